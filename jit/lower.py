@@ -1,0 +1,389 @@
+"""The common lowering: eBPF (a checked Program plus analysis facts) -> LIR.
+
+Everything every backend would otherwise repeat happens here, once:
+labels for jump targets; LDDW as a constant or a symbol; calls classified;
+the guards the kernel's verifier inserts around division (x/0 = 0, x%0 = x,
+INT_MIN/-1 = INT_MIN, x%-1 = 0); zero-extension of 32-bit results only where
+the target's 32-bit ops don't zero-extend (caps.alu32_zext False) and the upper
+half is read later (the analysis facts say where); byte-order ops as Bswap or
+Trunc for the program's byte order (which is the target's: the driver refuses
+a mismatch); LD_ABS/LD_IND as a call to an internal helper plus a bounds
+branch; always/never-taken branches and no-op ALU folded; and, when asked,
+constant blinding through the scratch register AX.
+
+It does not know any machine: only `caps`.
+"""
+from __future__ import annotations
+
+import random
+from typing import Iterable
+
+from jit import isa
+from jit.errors import CheckError, UnsupportedError
+from jit.isa import Insn
+from jit.lir import (AX, LD_ABS_HELPER, Alu, Atomic, AtomicOp, Branch, Bswap, CallHelper,
+                     CallLocal, Cond, Exit, Imm, Jump, Label, LirFunc, LirProgram, Load,
+                     LoadAddr, LoadImm, MovSx, Neg, Op, Store, Symbol, SymKind, TailCall, Trunc,
+                     Zext)
+from jit.program import Program
+
+TAIL_CALL_HELPER = 12
+
+ALU_OPS = {isa.Alu.ADD: Op.ADD, isa.Alu.SUB: Op.SUB, isa.Alu.MUL: Op.MUL, isa.Alu.OR: Op.OR,
+           isa.Alu.AND: Op.AND, isa.Alu.LSH: Op.LSH, isa.Alu.RSH: Op.RSH, isa.Alu.XOR: Op.XOR,
+           isa.Alu.MOV: Op.MOV, isa.Alu.ARSH: Op.ARSH}
+SHIFTS = (Op.LSH, Op.RSH, Op.ARSH)
+
+CONDS = {isa.Jmp.JEQ: Cond.EQ, isa.Jmp.JNE: Cond.NE, isa.Jmp.JGT: Cond.GT, isa.Jmp.JGE: Cond.GE,
+         isa.Jmp.JLT: Cond.LT, isa.Jmp.JLE: Cond.LE, isa.Jmp.JSGT: Cond.SGT,
+         isa.Jmp.JSGE: Cond.SGE, isa.Jmp.JSLT: Cond.SLT, isa.Jmp.JSLE: Cond.SLE,
+         isa.Jmp.JSET: Cond.SET}
+# a register compared with itself
+SELF_TRUE = frozenset({Cond.EQ, Cond.GE, Cond.LE, Cond.SGE, Cond.SLE})
+SELF_FALSE = frozenset({Cond.NE, Cond.GT, Cond.LT, Cond.SGT, Cond.SLT})
+
+ATOMIC_OPS = {isa.Atomic.ADD: (AtomicOp.ADD, False), isa.Atomic.OR: (AtomicOp.OR, False),
+              isa.Atomic.AND: (AtomicOp.AND, False), isa.Atomic.XOR: (AtomicOp.XOR, False),
+              0x01: (AtomicOp.ADD, True), 0x41: (AtomicOp.OR, True),
+              0x51: (AtomicOp.AND, True), 0xA1: (AtomicOp.XOR, True),
+              isa.Atomic.XCHG: (AtomicOp.XCHG, True), isa.Atomic.CMPXCHG: (AtomicOp.CMPXCHG, True)}
+
+# ALU64 operations with an immediate that change nothing
+_NOOP_IMM64 = {Op.ADD: 0, Op.SUB: 0, Op.OR: 0, Op.XOR: 0, Op.LSH: 0, Op.RSH: 0, Op.ARSH: 0,
+               Op.MUL: 1, Op.AND: -1}
+
+
+class _Lowerer:
+    def __init__(self, prog: Program, alu32_zext: bool, zext_needed: set[int] | None,
+                 harden: bool, seed: int) -> None:
+        self.prog = prog
+        self.alu32_zext = alu32_zext
+        self.zext_needed = zext_needed
+        self.next_label = prog.n_slots          # labels 0..n_slots-1 are eBPF jump targets
+        self.rng = random.Random(seed) if harden else None
+        self.func_index = {f.start: i for i, f in enumerate(prog.functions)}
+        self.ops: list = []
+        self.func_name = ""
+
+    def label(self) -> int:
+        self.next_label += 1
+        return self.next_label - 1
+
+    def err(self, cls, msg: str, pc: int):
+        return cls(msg, file=self.prog.file, func=self.func_name, pc=pc)
+
+    # ------------------------------------------------------------ driver
+    def lower_function(self, index: int, depth: int) -> LirFunc:
+        prog = self.prog
+        f = prog.functions[index]
+        self.func_name = f.name
+        insns = prog.insns
+        pcs = prog.pcs
+        lo = _bisect(pcs, f.start)
+        hi = _bisect(pcs, f.end)
+        targets = set()
+        for i in range(lo, hi):
+            insn = insns[i]
+            if insn.is_jmp and (insn.is_cond_jump or insn.is_ja):
+                targets.add(insn.jump_target(pcs[i]))
+        self.ops = ops = []
+        self.tail = False
+        self.calls = False
+        need_zext = not self.alu32_zext
+        zn = self.zext_needed
+        for i in range(lo, hi):
+            pc = pcs[i]
+            if pc in targets:
+                ops.append(Label(pc, pc))
+            insn = insns[i]
+            self.lower(insn, pc)
+            if need_zext and (zn is None or pc in zn) and _defines_32(insn):
+                ops.append(Zext(insn.dst, pc))
+        regs: set[int] = set()
+        for op in ops:
+            _regs_of(op, regs)
+        return LirFunc(name=f.name, index=index, start_pc=f.start, ops=ops,
+                       stack_depth=(depth + 7) // 8 * 8, regs_used=frozenset(regs),
+                       calls=self.calls, tail_calls=self.tail, n_labels=0)
+
+    # ------------------------------------------------------------ per instruction
+    def lower(self, insn: Insn, pc: int) -> None:
+        cls = insn.cls
+        if cls == isa.Cls.ALU or cls == isa.Cls.ALU64:
+            self.lower_alu(insn, pc)
+        elif cls == isa.Cls.JMP or cls == isa.Cls.JMP32:
+            self.lower_jmp(insn, pc)
+        elif cls == isa.Cls.LDX:
+            self.ops.append(Load(isa.SIZE_BYTES[insn.size], insn.dst, insn.src, insn.off,
+                                 insn.mode == isa.Mode.MEMSX, pc))
+        elif cls == isa.Cls.ST:
+            self.store(isa.SIZE_BYTES[insn.size], insn.dst, insn.off, Imm(insn.imm), pc)
+        elif cls == isa.Cls.STX:
+            size = isa.SIZE_BYTES[insn.size]
+            if insn.mode == isa.Mode.ATOMIC:
+                op, fetch = ATOMIC_OPS[insn.imm]
+                self.ops.append(Atomic(op, size, insn.dst, insn.off, insn.src, fetch, pc))
+            else:
+                self.ops.append(Store(size, insn.dst, insn.off, insn.src, pc))
+        elif insn.is_lddw:
+            self.lower_lddw(insn, pc)
+        else:
+            self.lower_ldabs(insn, pc)
+
+    def lower_alu(self, insn: Insn, pc: int) -> None:
+        ops = self.ops
+        width = 64 if insn.cls == isa.Cls.ALU64 else 32
+        code = insn.code
+        dst = insn.dst
+        x = insn.source == isa.Src.X
+        src = insn.src if x else Imm(insn.imm)
+        if code == isa.Alu.NEG:
+            ops.append(Neg(width, dst, pc))
+        elif code == isa.Alu.END:
+            self.lower_end(insn, pc)
+        elif code in (isa.Alu.DIV, isa.Alu.MOD):
+            self.lower_div(insn, width, dst, src, pc)
+        elif code == isa.Alu.MOV and x and insn.off:
+            ops.append(MovSx(width, dst, insn.src, insn.off, pc))
+        else:
+            op = ALU_OPS[code]
+            if x:
+                if width == 64 and op == Op.MOV and src == dst:
+                    return                                   # r = r
+                ops.append(Alu(op, width, dst, src, pc))
+                return
+            v = insn.imm
+            if op in SHIFTS:
+                v &= width - 1
+            if width == 64 and _NOOP_IMM64.get(op) == v:
+                return                                       # r += 0, r *= 1, ...
+            self.alu_imm(op, width, dst, v, pc)
+
+    def alu_imm(self, op: Op, width: int, dst: int, v: int, pc: int) -> None:
+        if self.rng is not None:
+            self.blind(v, pc)
+            self.ops.append(Alu(op, width, dst, AX, pc))
+        else:
+            self.ops.append(Alu(op, width, dst, Imm(v), pc))
+
+    def blind(self, v: int, pc: int) -> None:
+        """AX = v, without v appearing in the code (imm ^ rnd, then xor rnd)."""
+        r = self.rng.randrange(-(1 << 31), 1 << 31)
+        self.ops.append(Alu(Op.MOV, 64, AX, Imm(isa.s32(v ^ r)), pc))
+        self.ops.append(Alu(Op.XOR, 64, AX, Imm(r), pc))
+
+    def store(self, size: int, base: int, off: int, src, pc: int) -> None:
+        if isinstance(src, Imm) and self.rng is not None:
+            self.blind(src.value, pc)
+            src = AX
+        self.ops.append(Store(size, base, off, src, pc))
+
+    def lower_end(self, insn: Insn, pc: int) -> None:
+        bits = insn.imm
+        if insn.cls == isa.Cls.ALU64:                        # v4 unconditional bswap
+            self.ops.append(Bswap(insn.dst, bits, pc))
+            return
+        to_be = insn.source == isa.Src.X
+        native = (self.prog.byteorder == "big") == to_be
+        if not native:
+            self.ops.append(Bswap(insn.dst, bits, pc))
+        elif bits < 64:
+            self.ops.append(Trunc(insn.dst, bits, pc))
+
+    def lower_div(self, insn: Insn, width: int, dst: int, src, pc: int) -> None:
+        ops = self.ops
+        signed = insn.off == 1
+        is_mod = insn.code == isa.Alu.MOD
+        op = (Op.SMOD if is_mod else Op.SDIV) if signed else (Op.MOD if is_mod else Op.DIV)
+        if isinstance(src, Imm):
+            v = src.value
+            if v == 0:
+                if is_mod:                                   # x % 0 = x (ALU32: zero-extended)
+                    if width == 32:
+                        ops.append(Alu(Op.MOV, 32, dst, dst, pc))
+                else:
+                    ops.append(Alu(Op.MOV, width, dst, Imm(0), pc))
+            elif signed and v == -1:                         # x / -1 = -x, x % -1 = 0
+                if is_mod:
+                    ops.append(Alu(Op.MOV, width, dst, Imm(0), pc))
+                else:
+                    ops.append(Neg(width, dst, pc))
+            else:
+                self.alu_imm(op, width, dst, v, pc)
+            return
+        done = self.label()
+        zero = self.label()
+        ops.append(Branch(Cond.EQ, width, src, Imm(0), zero, pc))
+        if signed:
+            minus1 = self.label()
+            ops.append(Branch(Cond.EQ, width, src, Imm(-1), minus1, pc))
+        ops.append(Alu(op, width, dst, src, pc))
+        ops.append(Jump(done, pc))
+        ops.append(Label(zero, pc))
+        if is_mod:
+            if width == 32:
+                ops.append(Alu(Op.MOV, 32, dst, dst, pc))
+        else:
+            ops.append(Alu(Op.MOV, width, dst, Imm(0), pc))
+        if signed:
+            ops.append(Jump(done, pc))
+            ops.append(Label(minus1, pc))
+            if is_mod:
+                ops.append(Alu(Op.MOV, width, dst, Imm(0), pc))
+            else:
+                ops.append(Neg(width, dst, pc))
+        ops.append(Label(done, pc))
+
+    def lower_jmp(self, insn: Insn, pc: int) -> None:
+        ops = self.ops
+        code = insn.code
+        if insn.is_ja:
+            if insn.jump_offset() != 0:
+                ops.append(Jump(insn.jump_target(pc), pc))
+            return
+        if code == isa.Jmp.EXIT:
+            ops.append(Exit(pc))
+            return
+        if code == isa.Jmp.CALL:
+            self.calls = True
+            if insn.src == isa.CallKind.LOCAL:
+                tgt = pc + 1 + insn.imm
+                if tgt not in self.func_index:
+                    raise self.err(CheckError, f"call to pc {tgt}, which starts no function", pc)
+                ops.append(CallLocal(self.func_index[tgt], pc))
+            elif insn.src == isa.CallKind.KFUNC:
+                raise self.err(UnsupportedError, "kfunc calls (call with src=2) are not supported",
+                               pc)
+            elif insn.imm == TAIL_CALL_HELPER:
+                self.tail = True
+                ops.append(TailCall(pc))
+            else:
+                ops.append(CallHelper(insn.imm, pc))
+            return
+        width = 64 if insn.cls == isa.Cls.JMP else 32
+        cond = CONDS[code]
+        target = insn.jump_target(pc)
+        if insn.off == 0:
+            return                                           # a branch to the next insn
+        if insn.source == isa.Src.X:
+            if insn.src == insn.dst and cond != Cond.SET:
+                if cond in SELF_TRUE:
+                    ops.append(Jump(target, pc))
+                return
+            ops.append(Branch(cond, width, insn.dst, insn.src, target, pc))
+            return
+        v = insn.imm
+        if cond == Cond.SET and v == 0:
+            return                                           # never taken
+        if self.rng is not None:
+            self.blind(v, pc)
+            ops.append(Branch(cond, width, insn.dst, AX, target, pc))
+        else:
+            ops.append(Branch(cond, width, insn.dst, Imm(v), target, pc))
+
+    def lower_lddw(self, insn: Insn, pc: int) -> None:
+        kind = insn.src
+        dst = insn.dst
+        if kind == isa.Pseudo.IMM:
+            v = insn.imm
+            if self.rng is not None:
+                r = self.rng.getrandbits(64)
+                self.ops.append(LoadImm(dst, v ^ r, pc))
+                self.ops.append(LoadImm(AX, r, pc))
+                self.ops.append(Alu(Op.XOR, 64, dst, AX, pc))
+            else:
+                self.ops.append(LoadImm(dst, v, pc))
+            return
+        lo = insn.imm & 0xFFFFFFFF
+        maps = self.prog.maps
+        if kind in (isa.Pseudo.MAP_FD, isa.Pseudo.MAP_IDX,
+                    isa.Pseudo.MAP_VALUE, isa.Pseudo.MAP_IDX_VALUE):
+            if lo >= len(maps):
+                raise self.err(CheckError, f"LDDW refers to map {lo}, but the program has "
+                               f"{len(maps)} maps", pc)
+            name = maps[lo].name
+            if kind in (isa.Pseudo.MAP_FD, isa.Pseudo.MAP_IDX):
+                self.ops.append(LoadAddr(dst, Symbol(SymKind.MAP, lo, name), 0, pc))
+            else:
+                self.ops.append(LoadAddr(dst, Symbol(SymKind.MAP_VALUE, lo, name),
+                                         insn.imm >> 32, pc))
+            return
+        if kind == isa.Pseudo.FUNC:
+            tgt = pc + 1 + isa.s32(lo)
+            if tgt not in self.func_index:
+                raise self.err(CheckError, f"function pointer to pc {tgt}, which starts no "
+                               "function", pc)
+            fi = self.func_index[tgt]
+            self.ops.append(LoadAddr(dst, Symbol(SymKind.FUNC, fi,
+                                                 self.prog.functions[fi].name), 0, pc))
+            return
+        raise self.err(UnsupportedError, f"LDDW with src={kind} (BTF ids) is not supported", pc)
+
+    def lower_ldabs(self, insn: Insn, pc: int) -> None:
+        """r0 = ntoh(packet[imm (+ src)]); out of bounds the program returns 0.
+
+        The load goes through an internal helper (the packet is behind the
+        context, whose layout is the runtime's business); r1-r5 are clobbered
+        as the ISA allows.
+        """
+        ops = self.ops
+        size = isa.SIZE_BYTES[insn.size]
+        if insn.mode == isa.Mode.IND:
+            if insn.src != 2:
+                ops.append(Alu(Op.MOV, 64, 2, insn.src, pc))
+            ops.append(Alu(Op.ADD, 32, 2, Imm(insn.imm), pc))
+        else:
+            ops.append(Alu(Op.MOV, 64, 2, Imm(insn.imm), pc))
+        ops.append(Alu(Op.MOV, 64, 1, 6, pc))
+        ops.append(CallHelper(LD_ABS_HELPER[size], pc))
+        self.calls = True
+        ok = self.label()
+        ops.append(Branch(Cond.SGE, 64, 0, Imm(0), ok, pc))
+        ops.append(Alu(Op.MOV, 64, 0, Imm(0), pc))
+        ops.append(Exit(pc))
+        ops.append(Label(ok, pc))
+
+
+def _bisect(pcs: list[int], pc: int) -> int:
+    import bisect
+    return bisect.bisect_left(pcs, pc)
+
+
+def _defines_32(insn: Insn) -> bool:
+    """A 32-bit ALU result whose upper half the target may leave unspecified."""
+    if insn.cls != isa.Cls.ALU:
+        return False
+    code = insn.code
+    if code == isa.Alu.END:
+        return False                  # Bswap/Trunc zero-extend by definition
+    return True
+
+
+def _regs_of(op, regs: set[int]) -> None:
+    for name in ("dst", "src", "base", "a", "b"):
+        v = getattr(op, name, None)
+        if type(v) is int:
+            regs.add(v)
+    if isinstance(op, (CallHelper, CallLocal, TailCall)):
+        regs.update((0, 1, 2, 3, 4, 5))
+    elif isinstance(op, Exit):
+        regs.add(0)
+    elif isinstance(op, Atomic) and op.op == AtomicOp.CMPXCHG:
+        regs.add(0)
+
+
+def lower(prog: Program, *, alu32_zext: bool, depths: dict[int, int] | None = None,
+          zext_needed: Iterable[int] | None = None, harden: bool = False,
+          seed: int = 0) -> LirProgram:
+    """Lower a checked program.  `depths` maps function start slot -> stack bytes
+    (default 512); `zext_needed` the slots of 32-bit definitions whose upper
+    half is read (None = all of them)."""
+    zn = None if zext_needed is None else set(zext_needed)
+    lw = _Lowerer(prog, alu32_zext, zn, harden, seed)
+    funcs = []
+    for i, f in enumerate(prog.functions):
+        depth = 512 if depths is None else depths.get(f.start, 512)
+        funcs.append(lw.lower_function(i, depth))
+    return LirProgram(name=prog.name, funcs=funcs, byteorder=prog.byteorder,
+                      map_count=len(prog.maps), tail_calls=any(f.tail_calls for f in funcs),
+                      n_labels=lw.next_label)

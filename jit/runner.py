@@ -1,0 +1,203 @@
+"""Run an Image under Unicorn with the interpreter's memory and helpers.
+
+The runner owns nothing of the program's state: the regions of `jit.memory`
+(context, packet, maps, global data) are mapped into the emulator with
+`mem_map_ptr`, so native code and the Python helpers read and write the very
+same bytearrays the interpreter would.  What it adds is machine plumbing:
+
+- code at CODE_BASE, a native stack at NATIVE_STACK_BASE;
+- a trampoline page at HELPER_BASE, one slot per helper id: a code hook on the
+  slot reads the arguments per the target's C ABI (the backend's RunSpec),
+  calls the same Python helper the interpreter calls, writes the result back,
+  and the slot's own return instruction goes back to the JIT code;
+- a sentinel return address: the entry function returns to it and emulation
+  stops there (`until`);
+- an instruction budget (native instructions; a runaway loop stops with the
+  same error kind as the interpreter's budget);
+- faults mapped back to the eBPF pc through the image's offset map.
+
+It knows no machine itself: everything machine-specific comes from the
+backend's `run` spec.
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+from jit import memory as M
+from jit.errors import BpfjitError, MemoryFault, RunError, UnsupportedError
+
+HELPER_SLOT = 16
+HELPER_SIZE = 0x20_0000            # ids up to 0x1ffff (the internal LD_ABS ids are 0x1000x)
+SENTINEL = M.HELPER_BASE + HELPER_SIZE - 0x100
+NATIVE_STACK_SIZE = 0x10_0000
+NATIVE_BUDGET_PER_INSN = 64        # native instructions allowed per eBPF instruction of budget
+
+
+def helper_addr(helper_id: int) -> int:
+    return M.HELPER_BASE + helper_id * HELPER_SLOT
+
+
+def _page(n: int) -> int:
+    return (n + 0xFFF) & ~0xFFF
+
+
+class _Stop(Exception):
+    pass
+
+
+def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
+        max_insns: int = 1_000_000, count_insns: bool = False) -> Any:
+    """Run images[0]'s entry function; the other images are tail-call targets
+    (already written into their prog arrays by the caller via `tail_slots`).
+
+    Returns an interpreter-compatible `Result`.  With `count_insns`, a code
+    hook counts the native instructions executed (for the benchmarks).
+    """
+    from unicorn import (UC_HOOK_CODE, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
+                         UC_HOOK_MEM_WRITE_PROT, UC_HOOK_MEM_WRITE_UNMAPPED,
+                         UC_HOOK_MEM_READ_PROT, UC_HOOK_MEM_FETCH_PROT, UC_PROT_ALL,
+                         UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
+    from jit.interp import Result
+
+    image = images[0]
+    spec = image.backend.run
+    uc = Uc(spec.uc_arch, spec.uc_mode)
+    if spec.uc_cpu is not None:
+        uc.ctl_set_cpu_model(spec.uc_cpu)
+
+    keep = []   # ctypes views that must outlive the emulation
+    for region in env.memory.regions:
+        if region.base >= M.HELPER_BASE:
+            continue
+        perms = 0
+        if region.perms & M.Perm.R:
+            perms |= UC_PROT_READ
+        if region.perms & M.Perm.W:
+            perms |= UC_PROT_WRITE
+        size = len(region.data)
+        if size == 0:
+            continue
+        view = (ctypes.c_char * size).from_buffer(region.data)
+        keep.append(view)
+        uc.mem_map_ptr(region.base, size, perms, ctypes.addressof(view))
+
+    # code: all images laid out at their own bases (the caller chose them)
+    for img in images:
+        uc.mem_map(img.base, _page(len(img.code)) or 0x1000, UC_PROT_READ | UC_PROT_EXEC)
+        uc.mem_write(img.base, img.code)
+
+    # helper trampolines
+    uc.mem_map(M.HELPER_BASE, HELPER_SIZE, UC_PROT_READ | UC_PROT_EXEC)
+    slot = spec.helper_slot()
+    for hid in helpers:
+        if 0 <= hid * HELPER_SLOT < HELPER_SIZE - 0x1000:
+            uc.mem_write(helper_addr(hid), slot)
+
+    uc.mem_map(M.NATIVE_STACK_BASE, NATIVE_STACK_SIZE, UC_PROT_READ | UC_PROT_WRITE)
+    sp = M.NATIVE_STACK_BASE + NATIVE_STACK_SIZE - 0x100
+
+    state: dict = {"error": None, "fault": None, "count": 0}
+
+    def on_helper(uc_, address, size, _):
+        hid = (address - M.HELPER_BASE) // HELPER_SLOT
+        if (address - M.HELPER_BASE) % HELPER_SLOT:
+            return
+        h = helpers.get(hid)
+        try:
+            if h is None:
+                raise UnsupportedError(f"helper {hid} is not implemented")
+            args = spec.helper_args(uc_)
+            env.log_call(hid, h, args) if hasattr(env, "log_call") else None
+            value = h.fn(env, *args)
+            spec.set_return(uc_, value & 0xFFFFFFFFFFFFFFFF)
+        except BaseException as e:      # noqa: BLE001 - re-raised after emu_stop
+            state["error"] = e
+            state["native_pc"] = _return_address(uc_, spec)
+            uc_.emu_stop()
+
+    uc.hook_add(UC_HOOK_CODE, on_helper, begin=M.HELPER_BASE, end=M.HELPER_BASE + HELPER_SIZE - 1)
+
+    def on_fault(uc_, access, address, size, value, kind):
+        state["fault"] = (kind, address, size, uc_.reg_read(spec.pc_reg))
+        return False
+
+    def fault_hook(kind):
+        return lambda uc_, access, address, size, value, _: on_fault(uc_, access, address, size,
+                                                                     value, kind)
+
+    uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_READ_PROT, fault_hook("read"))
+    uc.hook_add(UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_WRITE_PROT, fault_hook("write"))
+    uc.hook_add(UC_HOOK_MEM_FETCH_UNMAPPED | UC_HOOK_MEM_FETCH_PROT, fault_hook("fetch"))
+
+    if count_insns:
+        def on_code(uc_, address, size, _):
+            state["count"] += 1
+        lo = min(img.base for img in images)
+        hi = max(img.base + len(img.code) for img in images)
+        uc.hook_add(UC_HOOK_CODE, on_code, begin=lo, end=hi - 1)
+
+    sp = spec.enter(uc, image.entry, sp, r1, r2, SENTINEL)
+    budget = max_insns * NATIVE_BUDGET_PER_INSN + 10_000
+    fault = None
+    r0 = 0
+    try:
+        uc.emu_start(image.entry, SENTINEL, count=budget)
+    except UcError as e:
+        fault = _fault_from(state, e, images, uc, spec)
+    else:
+        if state["error"] is not None:
+            fault = _helper_error(state, images)
+        elif uc.reg_read(spec.pc_reg) != SENTINEL:
+            fault = RunError(f"instruction budget of {max_insns} exhausted")
+            fault.pc = _pc_at(images, uc.reg_read(spec.pc_reg))
+    if fault is None:
+        r0 = spec.result(uc) & 0xFFFFFFFFFFFFFFFF
+    elif getattr(fault, "stop_r0", None) is not None:     # helper-requested stop (unwind)
+        r0 = fault.stop_r0
+        fault = None
+    del keep
+    return Result.from_env(env, r0=r0, fault=fault, native_insns=state["count"]) \
+        if hasattr(Result, "from_env") else Result(r0=r0, fault=fault)
+
+
+def _return_address(uc, spec) -> int | None:
+    try:
+        return spec.return_address(uc)
+    except Exception:   # noqa: BLE001 - only for error messages
+        return None
+
+
+def _pc_at(images, addr):
+    for img in images:
+        pc = img.pc_of(addr)
+        if pc is not None:
+            return pc
+    return None
+
+
+def _helper_error(state, images) -> BpfjitError:
+    e = state["error"]
+    nat = state.get("native_pc")
+    pc = _pc_at(images, nat) if nat is not None else None
+    if hasattr(e, "stop_r0"):
+        return e
+    if isinstance(e, BpfjitError):
+        if e.pc is None:
+            e.pc = pc
+        return e
+    raise e
+
+
+def _fault_from(state, err, images, uc, spec) -> BpfjitError:
+    if state["error"] is not None:
+        return _helper_error(state, images)
+    f = state["fault"]
+    if f is not None:
+        kind, addr, size, native = f
+        pc = _pc_at(images, native)
+        if kind == "fetch":
+            return RunError(f"jump to unmapped address 0x{addr:x}", pc=pc)
+        return MemoryFault(kind, addr, size, pc=pc, native_pc=native)
+    native = uc.reg_read(spec.pc_reg)
+    return RunError(f"the emulated CPU stopped: {err}", pc=_pc_at(images, native))
