@@ -236,6 +236,15 @@ def check(insn: Insn, slot: int = 0) -> None:
         return IsaError(f"{msg} (opcode 0x{insn.opcode:02x})", pc=slot)
 
     op, dst, src, off, imm = insn
+    if not 0 <= op <= 0xFF or not 0 <= dst <= 0xF or not 0 <= src <= 0xF:
+        raise bad("field out of range")
+    if not -0x8000 <= off <= 0x7FFF:
+        raise bad(f"offset {off} does not fit 16 bits")
+    if op == LDDW:
+        if not 0 <= imm < 1 << 64:
+            raise bad("LDDW immediate is not an unsigned 64-bit value")
+    elif not -0x8000_0000 <= imm <= 0x7FFF_FFFF:
+        raise bad(f"immediate {imm} does not fit signed 32 bits")
     if dst > MAX_REG:
         raise bad(f"invalid destination register r{dst}")
     cls = op & 7
