@@ -139,7 +139,7 @@ class Image:
                     out.append(f"; {li.text.strip()}{loc}")
                 insn = by_pc.get(pc)
                 if insn is not None:
-                    out.append(f"; {pc:4d}: {disasm(insn)}")
+                    out.append(f"; {pc:4d}: {disasm(insn, lossless=True)}")
                 shown_pc = pc
             i = bisect.bisect_left(starts, start)
             while i < len(native) and native[i][0] < end:

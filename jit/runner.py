@@ -26,16 +26,46 @@ from typing import Any
 
 from jit import memory as M
 from jit.errors import BpfjitError, MemoryFault, RunError, UnsupportedError
+from jit.lir import LD_ABS_HELPER
+
+LD_ABS_IDS = tuple(LD_ABS_HELPER.values())
 
 HELPER_SLOT = 16
 HELPER_SIZE = 0x20_0000            # ids up to 0x1ffff (the internal LD_ABS ids are 0x1000x)
 SENTINEL = M.HELPER_BASE + HELPER_SIZE - 0x100
 NATIVE_STACK_SIZE = 0x10_0000
+TAIL_COUNT_ADDR = M.NATIVE_STACK_BASE      # u32 tail-call counter: the stack's far end, never reached
 NATIVE_BUDGET_PER_INSN = 64        # native instructions allowed per eBPF instruction of budget
 
 
 def helper_addr(helper_id: int) -> int:
     return M.HELPER_BASE + helper_id * HELPER_SLOT
+
+
+def _ld_abs(size: int):
+    """The lowering's LD_ABS/LD_IND helper: r0 = big-endian packet[s32(r2)], or -1 out of bounds.
+
+    Mirrors the interpreter's LD_ABS (the packet is env.packet; the offset an int).
+    """
+    def fn(env: Any, ctx: int, off: int, *_: int) -> int:
+        pkt = env.packet
+        if pkt is None:
+            raise RunError("LD_ABS/LD_IND with no packet")
+        o = off & 0xFFFFFFFF
+        o = o - (1 << 32) if o & 0x80000000 else o
+        data, end = pkt
+        if o < 0 or data + o + size > end:
+            return (1 << 64) - 1
+        return int.from_bytes(env.memory.read(data + o, size), "big")
+    return fn
+
+
+def internal_helpers() -> dict:
+    """Helpers only native code calls (the lowering's expansions); never logged as calls."""
+    from jit.helpers import Helper
+    from jit.lir import LD_ABS_HELPER
+    return {hid: Helper(hid, f"ld_abs{size * 8}", _ld_abs(size), 2)
+            for size, hid in LD_ABS_HELPER.items()}
 
 
 def _page(n: int) -> int:
@@ -58,6 +88,7 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
                          UC_HOOK_MEM_WRITE_PROT, UC_HOOK_MEM_WRITE_UNMAPPED,
                          UC_HOOK_MEM_READ_PROT, UC_HOOK_MEM_FETCH_PROT, UC_PROT_ALL,
                          UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
+    from jit.helpers import Unwind
     from jit.interp import Result
 
     image = images[0]
@@ -90,7 +121,7 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
     # helper trampolines
     uc.mem_map(M.HELPER_BASE, HELPER_SIZE, UC_PROT_READ | UC_PROT_EXEC)
     slot = spec.helper_slot()
-    for hid in helpers:
+    for hid in list(helpers) + list(LD_ABS_IDS):
         if 0 <= hid * HELPER_SLOT < HELPER_SIZE - 0x1000:
             uc.mem_write(helper_addr(hid), slot)
 
@@ -98,17 +129,20 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
     sp = M.NATIVE_STACK_BASE + NATIVE_STACK_SIZE - 0x100
 
     state: dict = {"error": None, "fault": None, "count": 0}
+    internal = internal_helpers()
+    calls = env.calls
 
     def on_helper(uc_, address, size, _):
         hid = (address - M.HELPER_BASE) // HELPER_SLOT
         if (address - M.HELPER_BASE) % HELPER_SLOT:
             return
-        h = helpers.get(hid)
+        h = internal.get(hid) or helpers.get(hid)
         try:
             if h is None:
-                raise UnsupportedError(f"helper {hid} is not implemented")
+                raise UnsupportedError(f"helper {hid} is not in this run's helper set")
             args = spec.helper_args(uc_)
-            env.log_call(hid, h, args) if hasattr(env, "log_call") else None
+            if hid not in internal:
+                calls.append((hid, h.name, tuple(args[:h.nargs])))
             value = h.fn(env, *args)
             spec.set_return(uc_, value & 0xFFFFFFFFFFFFFFFF)
         except BaseException as e:      # noqa: BLE001 - re-raised after emu_stop
@@ -153,12 +187,14 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
             fault.pc = _pc_at(images, uc.reg_read(spec.pc_reg))
     if fault is None:
         r0 = spec.result(uc) & 0xFFFFFFFFFFFFFFFF
-    elif getattr(fault, "stop_r0", None) is not None:     # helper-requested stop (unwind)
-        r0 = fault.stop_r0
+    elif isinstance(fault, Unwind):     # the conformance `unwind` helper stops the program
+        r0 = 0
         fault = None
     del keep
-    return Result.from_env(env, r0=r0, fault=fault, native_insns=state["count"]) \
-        if hasattr(Result, "from_env") else Result(r0=r0, fault=fault)
+    res = Result(r0=r0, fault=fault, helper_calls=env.calls, trace=env.trace,
+                 regions=env.memory.snapshot(), maps=env.maps.dump())
+    res.native_insns = state["count"]
+    return res
 
 
 def _return_address(uc, spec) -> int | None:
@@ -176,11 +212,12 @@ def _pc_at(images, addr):
     return None
 
 
-def _helper_error(state, images) -> BpfjitError:
+def _helper_error(state, images):
+    from jit.helpers import Unwind
     e = state["error"]
     nat = state.get("native_pc")
     pc = _pc_at(images, nat) if nat is not None else None
-    if hasattr(e, "stop_r0"):
+    if isinstance(e, Unwind):
         return e
     if isinstance(e, BpfjitError):
         if e.pc is None:
@@ -189,7 +226,7 @@ def _helper_error(state, images) -> BpfjitError:
     raise e
 
 
-def _fault_from(state, err, images, uc, spec) -> BpfjitError:
+def _fault_from(state, err, images, uc, spec):
     if state["error"] is not None:
         return _helper_error(state, images)
     f = state["fault"]

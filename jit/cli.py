@@ -1,0 +1,382 @@
+"""The `bpfjit` command line: a thin layer over `jit.driver`.
+
+This module owns argument parsing, output formatting (plain text when piped,
+rich tables and colour on a terminal, `--json` for machines) and exit codes:
+0 ok, 1 a divergence or failed conformance case, 2 bad input (one line on
+stderr naming the file, function and eBPF pc; never a traceback).  It computes
+nothing itself.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from jit.errors import BpfjitError
+
+EXAMPLES = {
+    "run": "bpfjit run examples/xdp_firewall.o --packet 'ffffffffffff0000000000010800...'\n"
+           "  bpfjit run prog.bin --mem input.bin --helpers conformance",
+    "disasm": "bpfjit disasm examples/xdp_firewall.o",
+    "compile": "bpfjit compile examples/xdp_firewall.o --arch mips\n"
+               "  bpfjit compile prog.o --arch arm32 --cpu cortex-a9 --format hex -o prog.hex",
+    "check": "bpfjit check examples/xdp_firewall.o",
+    "info": "bpfjit info examples/xdp_firewall.o --json",
+    "diff": "bpfjit diff examples/xdp_firewall.o --arch all --packet pkt.bin",
+    "fuzz": "bpfjit fuzz --arch all --count 1000 --seed 1",
+    "conformance": "bpfjit conformance tests/conformance --arch all",
+}
+
+
+def _add_prog(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prog", help="an eBPF ELF object (.o) or raw bytecode (a file of 8-byte slots)")
+    p.add_argument("--section", help="the program's ELF section (e.g. xdp)")
+    p.add_argument("--program", help="the program's function name")
+    p.add_argument("--bpfeb", action="store_true",
+                   help="raw bytecode is big-endian (bpfeb); ELF objects say their own order")
+
+
+def _add_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mem", help="raw runs: a file whose bytes r1 points to (r2 = its length)")
+    p.add_argument("--packet", help="the packet: a file, or hex bytes")
+    p.add_argument("--ctx", help="a raw context block (file) for program types without a layout")
+    p.add_argument("--map", action="append", default=[], metavar="NAME=FILE",
+                   help="seed map NAME from FILE (key/value pairs, see README)")
+    p.add_argument("--helpers", choices=["kernel", "conformance"], default=None,
+                   help="helper set (default: kernel; conformance for bpf_conformance programs)")
+    p.add_argument("--max-insns", type=int, default=1_000_000,
+                   help="instruction budget (executed eBPF instructions)")
+    p.add_argument("--cpu", help="ARM32: cortex-a15 (hardware divide, default) or cortex-a9")
+    p.add_argument("--harden", action="store_true", help="constant blinding")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="bpfjit", description="A multi-architecture eBPF JIT compiler (x86-64, ARM32, "
+        "MIPS64) with a reference interpreter and differential testing.",
+        epilog="exit status: 0 ok, 1 divergence, 2 bad input")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_,
+                              epilog="example:\n  " + EXAMPLES[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = cmd("run", "run a program on the interpreter or a backend and print r0")
+    _add_prog(p)
+    _add_inputs(p)
+    p.add_argument("--arch", default="interp",
+                   help="interp (default), x86_64, arm32, mips64, mips64el or mips")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = cmd("disasm", "print eBPF instructions as llvm-objdump -d does")
+    _add_prog(p)
+
+    p = cmd("compile", "compile to native code: a listing, raw bytes, hex or an ELF object")
+    _add_prog(p)
+    p.add_argument("--arch", default="x86_64", help="x86_64, arm32, mips64, mips64el or mips")
+    p.add_argument("--cpu", help="ARM32: cortex-a15 (default) or cortex-a9")
+    p.add_argument("--harden", action="store_true", help="constant blinding")
+    p.add_argument("--format", choices=["listing", "bin", "hex", "elf"], default="listing")
+    p.add_argument("-o", "--output", help="write here instead of stdout")
+    p.add_argument("--linum", action="store_true", help="add file, line and column to source lines")
+    p.add_argument("--opcodes", action="store_true", help="show native instruction bytes")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = cmd("check", "run the safety checks; exit 0, or 2 with the reasons")
+    _add_prog(p)
+    p.add_argument("--helpers", choices=["kernel", "conformance"], default=None)
+
+    p = cmd("info", "per program and function: instructions, stack, callees, helpers, maps")
+    _add_prog(p)
+    p.add_argument("--json", action="store_true")
+
+    p = cmd("diff", "run the interpreter and every backend on the same inputs and compare")
+    _add_prog(p)
+    _add_inputs(p)
+    p.add_argument("--arch", default="all", help="all, or a comma-separated list")
+    p.add_argument("--json", action="store_true")
+
+    p = cmd("fuzz", "generate random valid programs and diff every backend against the "
+                    "interpreter")
+    p.add_argument("--arch", default="all")
+    p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--out", default="fuzz-findings", help="where reproducers are saved")
+    p.add_argument("--replay", help="replay a saved reproducer file")
+
+    p = cmd("conformance", "run a folder of bpf_conformance .data files")
+    p.add_argument("dir")
+    p.add_argument("--arch", default="interp", help="interp, all, or a comma-separated list")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BpfjitError as e:
+        if e.file is None:
+            e.file = getattr(args, "prog", None)
+        _fail(str(e))
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except Exception as e:  # noqa: BLE001 - never a traceback on the user's terminal
+        if os.environ.get("BPFJIT_DEBUG"):
+            raise
+        where = getattr(args, "prog", None) or "bpfjit"
+        _fail(f"{where}: internal error: {type(e).__name__}: {e} "
+              "(set BPFJIT_DEBUG=1 for a traceback)")
+        return 2
+
+
+def _fail(line: str) -> None:
+    print(f"bpfjit: {line}".replace("\n", " "), file=sys.stderr)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    return COMMANDS[args.cmd](args)
+
+
+# ------------------------------------------------------------------ commands
+
+def _load(args: argparse.Namespace):
+    from jit import driver
+    return driver.load(args.prog, program=args.program, section=args.section,
+                       byteorder="big" if args.bpfeb else "little")
+
+
+def _inputs(args: argparse.Namespace):
+    from jit import driver
+    seeds: dict = {}
+    for spec in args.map:
+        name, _, path = spec.partition("=")
+        if not path:
+            raise BpfjitError(f"--map {spec!r}: expected NAME=FILE")
+        seeds[name] = _read_map_seed(path)
+    return driver.Inputs(mem=driver.read_bytes_arg(args.mem, "mem"),
+                         packet=driver.read_bytes_arg(args.packet, "packet"),
+                         ctx=driver.read_bytes_arg(args.ctx, "ctx"), map_seeds=seeds,
+                         helpers=args.helpers, max_insns=args.max_insns)
+
+
+def _read_map_seed(path: str) -> list:
+    """A map seed file: one entry per line, `KEYHEX VALUEHEX` (spaces inside hex allowed with ':')."""
+    pairs = []
+    try:
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                line = line.split("#")[0].strip()
+                if not line:
+                    continue
+                try:
+                    k, v = line.split()
+                    pairs.append((bytes.fromhex(k.replace(":", "")),
+                                  bytes.fromhex(v.replace(":", ""))))
+                except ValueError:
+                    raise BpfjitError(f"{path}:{n}: expected 'KEYHEX VALUEHEX'") from None
+    except OSError as e:
+        raise BpfjitError(f"cannot read map seed {path}: {e.strerror}") from None
+    return pairs
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from jit import driver
+    obj, prog = _load(args)
+    result = driver.run(obj, prog, args.arch, _inputs(args), cpu=args.cpu, harden=args.harden)
+    if result.fault is not None:
+        f = result.fault
+        f.where(file=prog.file, func=_func_name(prog, f.pc))
+        raise f
+    if args.json:
+        emit_json(result_json(obj, prog, result))
+        return 0
+    if prog.prog_type in ("raw", ""):
+        print(f"0x{result.r0:x}")
+    else:
+        print(_describe_result(obj, prog, result))
+    for line in result.trace:
+        print(f"trace: {line}", file=sys.stderr)
+    return 0
+
+
+def _func_name(prog, pc):
+    if pc is None:
+        return None
+    try:
+        return prog.function_at(pc).name
+    except KeyError:
+        return None
+
+
+def _describe_result(obj, prog, result) -> str:
+    try:
+        from jit import contexts
+        return contexts.report(obj, prog, result)
+    except (ImportError, AttributeError):
+        return f"return value: 0x{result.r0:x}"
+
+
+def result_json(obj, prog, result) -> dict:
+    return {
+        "program": prog.name, "section": prog.section, "retval": result.r0,
+        "fault": None if result.fault is None else str(result.fault),
+        "helper_calls": [{"id": h, "name": n, "args": list(a)} for h, n, a in result.helper_calls],
+        "trace": list(result.trace),
+        "regions": {k: v.hex() for k, v in result.regions.items()},
+        "maps": {name: [{"key": k.hex(), "value": v.hex()} for k, v in entries]
+                 for name, entries in result.maps.items()},
+        "insns_executed": result.insns_executed,
+    }
+
+
+def cmd_disasm(args: argparse.Namespace) -> int:
+    from jit.asm import listing
+    obj, prog = _load(args)
+    for f in prog.functions:
+        lo = prog.pcs.index(f.start)
+        hi = len(prog.insns) if f.end >= prog.n_slots else prog.pcs.index(f.end)
+        print(f"\n{f.start:016x} <{f.name}>:")
+        sys.stdout.write(listing(prog.insns[lo:hi], prog.byteorder, start_pc=f.start))
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from jit import driver
+    obj, prog = _load(args)
+    image = driver.compile_program(prog, args.arch, cpu=args.cpu, harden=args.harden)
+    if args.json:
+        from jit.image import image_json
+        emit_json(image_json(image))
+        return 0
+    if args.format == "listing":
+        data: bytes | str = image.listing(linum=args.linum, opcodes=args.opcodes)
+    elif args.format == "hex":
+        data = image.to_hex()
+    elif args.format == "bin":
+        data = image.to_bin()
+    else:
+        from jit.elfout import write_elf
+        data = write_elf(image)
+    _write(args.output, data)
+    return 0
+
+
+def _write(path: str | None, data: bytes | str) -> None:
+    if path is None or path == "-":
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+        else:
+            sys.stdout.write(data)
+        return
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(path, mode) as f:
+        f.write(data)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from jit import analysis, driver
+    obj, prog = _load(args)
+    problems = analysis.check(prog, helpers=driver.helper_set(args.helpers, prog))
+    for p in problems:
+        _fail(str(p))
+    if problems:
+        return 2
+    print(f"{prog.file}: {prog.name}: ok")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from jit import analysis, driver
+    obj, _ = _load(args)
+    infos = []
+    for prog in obj.programs:
+        facts = analysis.facts_unchecked(prog, helpers=driver.helper_set(None, prog))
+        infos.append(analysis.describe(prog, facts))
+    if args.json:
+        emit_json(infos)
+        return 0
+    for info in infos:
+        print(format_info(info))
+    return 0
+
+
+def format_info(info: dict) -> str:
+    """bpftool-like text for one program's `describe` dict."""
+    lines = []
+    head = [f"{info.get('name', '?')}:"]
+    for key in ("type", "section", "insns", "stack_total"):
+        if key in info:
+            head.append(f"{key} {info[key]}")
+    lines.append("  ".join(head))
+    for fn in info.get("functions", []):
+        parts = [f"  func {fn.get('name')}"]
+        for key in ("start", "insns", "stack_depth"):
+            if key in fn:
+                parts.append(f"{key} {fn[key]}")
+        if fn.get("depth_reason"):
+            parts.append(f"({fn['depth_reason']})")
+        lines.append("  ".join(parts))
+        for key in ("callees", "helpers", "maps"):
+            vals = fn.get(key)
+            if vals:
+                shown = ", ".join(v["name"] if isinstance(v, dict) else str(v) for v in vals)
+                lines.append(f"      {key}: {shown}")
+    return "\n".join(lines)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from jit import driver
+    obj, prog = _load(args)
+    arches = driver.arches_for(args.arch, prog)
+    ref, divergences = driver.diff(obj, prog, arches, _inputs(args), cpu=args.cpu,
+                                   harden=args.harden)
+    if args.json:
+        emit_json({"reference": result_json(obj, prog, ref), "arches": arches,
+                   "divergences": [{"arch": d.arch, "what": d.what, "expected": repr(d.expected),
+                                    "got": repr(d.got), "pc": d.pc} for d in divergences]})
+        return 1 if divergences else 0
+    for d in divergences:
+        print(f"{prog.file}: {prog.name}: {d.arch}: {d.what} differs: interpreter "
+              f"{_show(d.expected)}, {d.arch} {_show(d.got)}"
+              + (f" (pc {d.pc})" if d.pc is not None else ""))
+        if d.listing:
+            print(d.listing)
+    if not divergences:
+        r0 = "fault" if ref.fault is not None else f"r0 = 0x{ref.r0:x}"
+        print(f"{prog.file}: {prog.name}: {', '.join(arches)} agree with the interpreter ({r0})")
+    return 1 if divergences else 0
+
+
+def _show(v) -> str:
+    return f"0x{v:x}" if isinstance(v, int) else str(v)
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from jit import conformance
+    return conformance.main_conformance(args.dir, args.arch)
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from jit import fuzz
+    return fuzz.main_fuzz(args)
+
+
+COMMANDS = {"run": cmd_run, "disasm": cmd_disasm, "compile": cmd_compile, "check": cmd_check,
+            "info": cmd_info, "diff": cmd_diff, "conformance": cmd_conformance, "fuzz": cmd_fuzz}
+
+
+def emit_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
