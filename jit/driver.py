@@ -130,7 +130,8 @@ def compile_program(prog: Program, arch: str = "x86_64", *, helpers: str | dict 
     if facts is None:
         facts = analyse(prog, helpers)
     lir = lower(prog, alu32_zext=backend.caps.alu32_zext, depths=facts.depths,
-                zext_needed=facts.zext_needed, harden=harden, seed=seed)
+                zext_needed=facts.zext_needed, harden=harden, seed=seed,
+                poison_hi32=(options or {}).get("poison_hi32"))
     base = M.CODE_BASE if base is None else base
     try:
         compiled = backend.compile(lir, link=linker(prog), base=base, options=options)

@@ -148,3 +148,51 @@ class Image:
                 out.append(f"  {o:4x}:\t{hexb}{text}")
                 i += 1
         return "\n".join(out) + "\n"
+
+
+def image_json(image: Image) -> dict:
+    """`compile --json`: per function its eBPF instructions, native instructions and source
+    lines, following the shape of `bpftool prog dump jited --json` where it fits
+    (`name`, `insns` with `pc`, `operation`, `operands`, `opcodes`; `src`, `file`,
+    `line_num`, `line_col`)."""
+    from jit.asm import disasm
+    from jit.isa import encode
+    prog = image.program
+    native = image.disassemble()
+    lines_at = {}
+    for li in prog.line_info:
+        lines_at.setdefault(li.pc, li)
+    funcs = []
+    for idx, f in enumerate(image.funcs):
+        end = f.offset + f.size
+        ebpf = []
+        for pc, insn in zip(prog.pcs, prog.insns):
+            if not (f.start_pc <= pc < _func_end(prog, f.start_pc)):
+                continue
+            entry = {"pc": pc, "text": disasm(insn, lossless=True),
+                     "opcodes": encode([insn], prog.byteorder).hex()}
+            li = lines_at.get(pc)
+            if li is not None:
+                entry.update(src=li.text.strip(), file=li.file, line_num=li.line, line_col=li.col)
+            ebpf.append(entry)
+        insns = []
+        for off, raw, text in native:
+            if not f.offset <= off < end:
+                continue
+            mnemonic, _, ops = text.partition(" ")
+            insns.append({"pc": hex(off), "bpf_pc": image.pc_of(image.base + off),
+                          "operation": mnemonic,
+                          "operands": [o.strip() for o in ops.split(",")] if ops else [],
+                          "opcodes": [f"0x{b:02x}" for b in raw]})
+        funcs.append({"name": f.name, "offset": f.offset, "size": f.size,
+                      "bpf_insns": ebpf, "insns": insns})
+    return {"arch": image.arch, "base": image.base, "size": len(image.code),
+            "program": prog.name, "functions": funcs,
+            "runtime": [{"name": n, "offset": o, "size": s} for n, o, s in image.runtime]}
+
+
+def _func_end(prog: Program, start: int) -> int:
+    for f in prog.functions:
+        if f.start == start:
+            return f.end
+    return start

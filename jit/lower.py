@@ -55,12 +55,14 @@ _NOOP_IMM64 = {Op.ADD: 0, Op.SUB: 0, Op.OR: 0, Op.XOR: 0, Op.LSH: 0, Op.RSH: 0, 
 
 class _Lowerer:
     def __init__(self, prog: Program, alu32_zext: bool, zext_needed: set[int] | None,
-                 harden: bool, seed: int) -> None:
+                 harden: bool, seed: int, poison_hi32: int | None = None) -> None:
         self.prog = prog
         self.alu32_zext = alu32_zext
         self.zext_needed = zext_needed
         self.next_label = prog.n_slots          # labels 0..n_slots-1 are eBPF jump targets
         self.rng = random.Random(seed) if harden else None
+        # the kernel's BPF_F_TEST_RND_HI32: garbage in upper halves nobody should read
+        self.poison = random.Random(poison_hi32) if poison_hi32 is not None else None
         self.func_index = {f.start: i for i, f in enumerate(prog.functions)}
         self.ops: list = []
         self.func_name = ""
@@ -97,8 +99,13 @@ class _Lowerer:
                 ops.append(Label(pc, pc))
             insn = insns[i]
             self.lower(insn, pc)
-            if need_zext and (zn is None or pc in zn) and _defines_32(insn):
-                ops.append(Zext(insn.dst, pc))
+            if _defines_32(insn):
+                needed = zn is None or pc in zn
+                if need_zext and needed:
+                    ops.append(Zext(insn.dst, pc))
+                elif self.poison is not None and not needed:
+                    ops.append(LoadImm(AX, self.poison.getrandbits(32) << 32, pc))
+                    ops.append(Alu(Op.OR, 64, insn.dst, AX, pc))
         regs: set[int] = set()
         for op in ops:
             _regs_of(op, regs)
@@ -374,12 +381,14 @@ def _regs_of(op, regs: set[int]) -> None:
 
 def lower(prog: Program, *, alu32_zext: bool, depths: dict[int, int] | None = None,
           zext_needed: Iterable[int] | None = None, harden: bool = False,
-          seed: int = 0) -> LirProgram:
+          seed: int = 0, poison_hi32: int | None = None) -> LirProgram:
     """Lower a checked program.  `depths` maps function start slot -> stack bytes
     (default 512); `zext_needed` the slots of 32-bit definitions whose upper
-    half is read (None = all of them)."""
+    half is read (None = all of them).  `poison_hi32` (a seed) fills the upper
+    half of every other 32-bit definition with random bits, so a wrong
+    "never read" fact shows up as a divergence (tests only)."""
     zn = None if zext_needed is None else set(zext_needed)
-    lw = _Lowerer(prog, alu32_zext, zn, harden, seed)
+    lw = _Lowerer(prog, alu32_zext, zn, harden, seed, poison_hi32)
     funcs = []
     for i, f in enumerate(prog.functions):
         depth = 512 if depths is None else depths.get(f.start, 512)
