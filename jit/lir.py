@@ -235,10 +235,13 @@ class CallLocal(NamedTuple):
 class TailCall(NamedTuple):
     """bpf_tail_call(ctx=r1, map=r2, index=r3): jumps away or falls through (r0 unchanged).
 
-    The backend checks, in this order: index (u32) < max_entries of the prog
-    array (u32 at map+12), the chain so far made fewer than MAX_TAIL_CALLS tail
-    calls, the slot (u64 at *(map+16) + index*8) is non-zero; then counts the
-    call, tears down the frame and jumps to the slot's native address.
+    The backend checks, in the kernel's order (kernel/bpf/core.c JMP_TAIL_CALL
+    and the x86 JIT): index (u32) < max_entries of the prog array (u32 at
+    map+12), else fall through; the chain so far made fewer than
+    MAX_TAIL_CALLS tail calls, else fall through; count the call (so a call to
+    an EMPTY slot still uses one of the 33); the slot (u64 at *(map+16) +
+    index*8) is non-zero, else fall through; then tear down the frame and jump
+    to the slot's native address.
     """
     pc: int
 
