@@ -12,6 +12,7 @@ Slot layout (bpfel; bpfeb stores off/imm big-endian and swaps the nibbles):
 """
 from __future__ import annotations
 
+import struct
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -399,35 +400,94 @@ def decode(data: bytes, order: str = "little", *, validate: bool = True) -> list
 
     `order` is "little" (bpfel) or "big" (bpfeb).  Raises IsaError naming the
     slot on a truncated buffer, a truncated LDDW or an invalid instruction.
+    The common case is checked against a per-opcode table of allowed field
+    values (`_rules`); anything it does not accept goes through `check` for
+    the precise message.
     """
     if len(data) % SLOT:
         raise IsaError(f"bytecode length {len(data)} is not a multiple of 8", pc=len(data) // SLOT)
-    n = len(data) // SLOT
+    slots = list(struct.iter_unpack("<BBhi" if order == "little" else ">BBhi", data))
+    n = len(slots)
+    split = _SPLIT_LE if order == "little" else _SPLIT_BE
+    rules = _rules() if validate else None
     out: list[Insn] = []
     append = out.append
-    frm = int.from_bytes
     slot = 0
     while slot < n:
-        base = slot * SLOT
-        op = data[base]
-        dst, src = _split_regs(data[base + 1], order)
-        off = frm(data[base + 2:base + 4], order, signed=True)
-        imm = frm(data[base + 4:base + 8], order, signed=True)
+        op, regs, off, imm = slots[slot]
+        dst, src = split[regs]
         if op == LDDW:
             if slot + 1 >= n:
                 raise IsaError("truncated LDDW: the second slot is missing", pc=slot)
-            b2 = base + SLOT
-            if data[b2] or data[b2 + 1] or data[b2 + 2] or data[b2 + 3]:
+            op2, regs2, off2, hi = slots[slot + 1]
+            if op2 or regs2 or off2:
                 raise IsaError("LDDW second slot has reserved fields set", pc=slot + 1)
-            hi = frm(data[b2 + 4:b2 + 8], order)
-            insn = Insn(op, dst, src, off, (hi << 32) | (imm & 0xFFFFFFFF))
-        else:
-            insn = Insn(op, dst, src, off, imm)
-        if validate:
-            check(insn, slot)
-        append(insn)
-        slot += 2 if op == LDDW else 1
+            insn = Insn(op, dst, src, off, ((hi & 0xFFFFFFFF) << 32) | (imm & 0xFFFFFFFF))
+            if validate:
+                check(insn, slot)
+            append(insn)
+            slot += 2
+            continue
+        if rules is not None:
+            r = rules[op]
+            if (r is None or dst > r[0] or src not in r[1]
+                    or (r[2] is not None and off not in r[2])
+                    or (r[3] is not None and imm not in r[3])):
+                check(Insn(op, dst, src, off, imm), slot)   # raises with the reason
+        append(Insn(op, dst, src, off, imm))
+        slot += 1
     return out
+
+
+_SPLIT_LE = [(b & 0xF, b >> 4) for b in range(256)]
+_SPLIT_BE = [(b >> 4, b & 0xF) for b in range(256)]
+_RULES: list | None = None
+_REGS = frozenset(range(MAX_REG + 1))
+_ZERO = frozenset({0})
+
+
+def _rules() -> list:
+    """Per opcode: (max dst, allowed src, allowed off or None=any, allowed imm or None=any).
+
+    None for an opcode that is never valid.  Derived from `check` itself, so
+    the two cannot disagree: tests/test_isa.py also compares them on random input.
+    """
+    global _RULES
+    if _RULES is not None:
+        return _RULES
+    offs = (0, 1, 8, 16, 32, -1, 2, 0x7FFF, -0x8000)
+    imms = (0, 1, 16, 32, 64, -1, 2, 0x7FFFFFFF, -0x80000000, 0x01, 0x40, 0x41, 0x50, 0x51,
+            0xA0, 0xA1, 0xE1, 0xF1, 12345)
+    table: list = [None] * 256
+    for op in range(256):
+        if op == LDDW:
+            continue
+        base = None
+        for cand in _probe_insns(op):
+            try:
+                check(cand)
+            except IsaError:
+                continue
+            base = cand
+            break
+        if base is None:
+            continue
+
+        def ok(**kw) -> bool:
+            try:
+                check(base._replace(**kw))
+                return True
+            except IsaError:
+                return False
+        max_dst = max(d for d in range(16) if ok(dst=d)) if ok(dst=0) else 0
+        srcs = frozenset(s for s in range(16) if ok(src=s))
+        off_ok = [o for o in offs if ok(off=o)]
+        imm_ok = [i for i in imms if ok(imm=i)]
+        off_set = None if len(off_ok) == len(offs) else frozenset(off_ok)
+        imm_set = None if len(imm_ok) == len(imms) else frozenset(imm_ok)
+        table[op] = (max_dst, srcs, off_set, imm_set)
+    _RULES = table
+    return table
 
 
 def encode(insns: list[Insn] | tuple[Insn, ...], order: str = "little") -> bytes:

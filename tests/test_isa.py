@@ -134,3 +134,28 @@ def test_all_opcodes_is_the_rfc_9669_table():
     expected |= {0x63, 0x6B, 0x73, 0x7B, 0xC3, 0xDB}        # stx mem, atomic
     assert len(expected) == 125
     assert set(all_opcodes()) == expected
+
+
+# The decoder's per-opcode fast path must accept exactly what `check` accepts.
+from hypothesis import given, settings, strategies as _st  # noqa: E402
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_st.integers(0, 255).filter(lambda o: o != 0x18), _st.integers(0, 15), _st.integers(0, 15),
+       _st.one_of(_st.sampled_from([0, 1, 8, 16, 32, 64, -1]), _st.integers(-0x8000, 0x7FFF)),
+       _st.one_of(_st.sampled_from([0, 1, 16, 32, 64, 0x41, 0xE1, 0xF1, 12, -1]),
+                  _st.integers(-2**31, 2**31 - 1)))
+def test_decode_fast_path_agrees_with_check(op, dst, src, off, imm):
+    from jit.isa import Insn, IsaError, check, decode, encode
+    insn = Insn(op, dst, src, off, imm)
+    try:
+        check(insn)
+        valid = True
+    except IsaError:
+        valid = False
+    for order in ("little", "big"):
+        try:
+            got = decode(encode([insn], order), order)
+            assert valid and got == [insn]
+        except IsaError:
+            assert not valid
