@@ -66,6 +66,10 @@ class _Lowerer:
         self.func_index = {f.start: i for i, f in enumerate(prog.functions)}
         self.ops: list = []
         self.func_name = ""
+        self.dispatch = {isa.Cls.ALU: self.lower_alu, isa.Cls.ALU64: self.lower_alu,
+                         isa.Cls.JMP: self.lower_jmp, isa.Cls.JMP32: self.lower_jmp,
+                         isa.Cls.LDX: self.lower_ldx, isa.Cls.ST: self.lower_st,
+                         isa.Cls.STX: self.lower_stx, isa.Cls.LD: self.lower_ld}
 
     def label(self) -> int:
         self.next_label += 1
@@ -86,85 +90,89 @@ class _Lowerer:
         targets = set()
         for i in range(lo, hi):
             insn = insns[i]
-            if insn.is_jmp and (insn.is_cond_jump or insn.is_ja):
+            op = insn[0]
+            if op & 6 == 4 and op & 1 and op & 0xF0 not in _CALL_EXIT:   # JMP or JMP32
                 targets.add(insn.jump_target(pcs[i]))
         self.ops = ops = []
         self.tail = False
         self.calls = False
         need_zext = not self.alu32_zext
         zn = self.zext_needed
+        poison = self.poison
+        dispatch = self.dispatch
+        used = 0
         for i in range(lo, hi):
             pc = pcs[i]
             if pc in targets:
                 ops.append(Label(pc, pc))
             insn = insns[i]
-            self.lower(insn, pc)
-            if _defines_32(insn):
+            op = insn[0]
+            dispatch[op & 7](insn, pc)
+            used |= (1 << insn[1]) | (1 << insn[2])
+            if op & 7 == 4 and op & 0xF0 != 0xD0:      # a 32-bit ALU result (END zero-extends)
                 needed = zn is None or pc in zn
                 if need_zext and needed:
-                    ops.append(Zext(insn.dst, pc))
-                elif self.poison is not None and not needed:
-                    ops.append(LoadImm(AX, self.poison.getrandbits(32) << 32, pc))
-                    ops.append(Alu(Op.OR, 64, insn.dst, AX, pc))
-        regs: set[int] = set()
-        for op in ops:
-            _regs_of(op, regs)
+                    ops.append(Zext(insn[1], pc))
+                elif poison is not None and not needed:
+                    ops.append(LoadImm(AX, poison.getrandbits(32) << 32, pc))
+                    ops.append(Alu(Op.OR, 64, insn[1], AX, pc))
+        if self.calls:
+            used |= 0b111111                            # r0-r5: arguments and result
+        if self.rng is not None or poison is not None:
+            used |= 1 << AX
+        regs = frozenset(r for r in range(AX + 1) if used >> r & 1)
         return LirFunc(name=f.name, index=index, start_pc=f.start, ops=ops,
-                       stack_depth=(depth + 7) // 8 * 8, regs_used=frozenset(regs),
+                       stack_depth=(depth + 7) // 8 * 8, regs_used=regs,
                        calls=self.calls, tail_calls=self.tail, n_labels=0)
 
     # ------------------------------------------------------------ per instruction
-    def lower(self, insn: Insn, pc: int) -> None:
-        cls = insn.cls
-        if cls == isa.Cls.ALU or cls == isa.Cls.ALU64:
-            self.lower_alu(insn, pc)
-        elif cls == isa.Cls.JMP or cls == isa.Cls.JMP32:
-            self.lower_jmp(insn, pc)
-        elif cls == isa.Cls.LDX:
-            self.ops.append(Load(isa.SIZE_BYTES[insn.size], insn.dst, insn.src, insn.off,
-                                 insn.mode == isa.Mode.MEMSX, pc))
-        elif cls == isa.Cls.ST:
-            self.store(isa.SIZE_BYTES[insn.size], insn.dst, insn.off, Imm(insn.imm), pc)
-        elif cls == isa.Cls.STX:
-            size = isa.SIZE_BYTES[insn.size]
-            if insn.mode == isa.Mode.ATOMIC:
-                op, fetch = ATOMIC_OPS[insn.imm]
-                self.ops.append(Atomic(op, size, insn.dst, insn.off, insn.src, fetch, pc))
-            else:
-                self.ops.append(Store(size, insn.dst, insn.off, insn.src, pc))
-        elif insn.is_lddw:
+    def lower_ldx(self, insn: Insn, pc: int) -> None:
+        op = insn[0]
+        self.ops.append(Load(_SIZE[op & 0x18], insn[1], insn[2], insn[3], op & 0xE0 == 0x80, pc))
+
+    def lower_st(self, insn: Insn, pc: int) -> None:
+        self.store(_SIZE[insn[0] & 0x18], insn[1], insn[3], Imm(insn[4]), pc)
+
+    def lower_stx(self, insn: Insn, pc: int) -> None:
+        op = insn[0]
+        size = _SIZE[op & 0x18]
+        if op & 0xE0 == isa.Mode.ATOMIC:
+            aop, fetch = ATOMIC_OPS[insn[4]]
+            self.ops.append(Atomic(aop, size, insn[1], insn[3], insn[2], fetch, pc))
+        else:
+            self.ops.append(Store(size, insn[1], insn[3], insn[2], pc))
+
+    def lower_ld(self, insn: Insn, pc: int) -> None:
+        if insn[0] == isa.LDDW:
             self.lower_lddw(insn, pc)
         else:
             self.lower_ldabs(insn, pc)
 
     def lower_alu(self, insn: Insn, pc: int) -> None:
-        ops = self.ops
-        width = 64 if insn.cls == isa.Cls.ALU64 else 32
-        code = insn.code
-        dst = insn.dst
-        x = insn.source == isa.Src.X
-        src = insn.src if x else Imm(insn.imm)
-        if code == isa.Alu.NEG:
-            ops.append(Neg(width, dst, pc))
+        opcode, dst, srcreg, off, imm = insn
+        width = 64 if opcode & 7 == isa.Cls.ALU64 else 32
+        code = opcode & 0xF0
+        x = opcode & 0x08
+        op = ALU_OPS.get(code)
+        if op is not None and not (x and off):             # the plain cases first
+            if x:
+                if width == 64 and op == Op.MOV and srcreg == dst:
+                    return                                   # r = r
+                self.ops.append(Alu(op, width, dst, srcreg, pc))
+                return
+            if op in SHIFTS:
+                imm &= width - 1
+            if width == 64 and _NOOP_IMM64.get(op) == imm:
+                return                                       # r += 0, r *= 1, ...
+            self.alu_imm(op, width, dst, imm, pc)
+        elif code == isa.Alu.NEG:
+            self.ops.append(Neg(width, dst, pc))
         elif code == isa.Alu.END:
             self.lower_end(insn, pc)
         elif code in (isa.Alu.DIV, isa.Alu.MOD):
-            self.lower_div(insn, width, dst, src, pc)
-        elif code == isa.Alu.MOV and x and insn.off:
-            ops.append(MovSx(width, dst, insn.src, insn.off, pc))
-        else:
-            op = ALU_OPS[code]
-            if x:
-                if width == 64 and op == Op.MOV and src == dst:
-                    return                                   # r = r
-                ops.append(Alu(op, width, dst, src, pc))
-                return
-            v = insn.imm
-            if op in SHIFTS:
-                v &= width - 1
-            if width == 64 and _NOOP_IMM64.get(op) == v:
-                return                                       # r += 0, r *= 1, ...
-            self.alu_imm(op, width, dst, v, pc)
+            self.lower_div(insn, width, dst, srcreg if x else Imm(imm), pc)
+        else:                                                # MOV X with off: movsx
+            self.ops.append(MovSx(width, dst, srcreg, off, pc))
 
     def alu_imm(self, op: Op, width: int, dst: int, v: int, pc: int) -> None:
         if self.rng is not None:
@@ -351,32 +359,13 @@ class _Lowerer:
         ops.append(Label(ok, pc))
 
 
+_CALL_EXIT = (isa.Jmp.CALL, isa.Jmp.EXIT)
+_SIZE = {isa.Size.W: 4, isa.Size.H: 2, isa.Size.B: 1, isa.Size.DW: 8}
+
+
 def _bisect(pcs: list[int], pc: int) -> int:
     import bisect
     return bisect.bisect_left(pcs, pc)
-
-
-def _defines_32(insn: Insn) -> bool:
-    """A 32-bit ALU result whose upper half the target may leave unspecified."""
-    if insn.cls != isa.Cls.ALU:
-        return False
-    code = insn.code
-    if code == isa.Alu.END:
-        return False                  # Bswap/Trunc zero-extend by definition
-    return True
-
-
-def _regs_of(op, regs: set[int]) -> None:
-    for name in ("dst", "src", "base", "a", "b"):
-        v = getattr(op, name, None)
-        if type(v) is int:
-            regs.add(v)
-    if isinstance(op, (CallHelper, CallLocal, TailCall)):
-        regs.update((0, 1, 2, 3, 4, 5))
-    elif isinstance(op, Exit):
-        regs.add(0)
-    elif isinstance(op, Atomic) and op.op == AtomicOp.CMPXCHG:
-        regs.add(0)
 
 
 def lower(prog: Program, *, alu32_zext: bool, depths: dict[int, int] | None = None,
