@@ -91,7 +91,7 @@ class _Lowerer:
         for i in range(lo, hi):
             insn = insns[i]
             op = insn[0]
-            if op & 6 == 4 and op & 1 and op & 0xF0 not in _CALL_EXIT:   # JMP or JMP32
+            if (op & 7 == 5 or op & 7 == 6) and op & 0xF0 not in _CALL_EXIT:   # JMP, JMP32
                 targets.add(insn.jump_target(pcs[i]))
         self.ops = ops = []
         self.tail = False

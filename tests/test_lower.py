@@ -107,3 +107,11 @@ def test_blinding_hides_immediates():
     for secret in (0x12345678, 0xbeefcafe, 0xdead, 0x7777, 0x4444):
         assert secret not in imms
     assert "  add64 r1, ax" in [lir.format_op(o) for o in lp.funcs[0].ops]
+
+
+def test_jump_targets_get_labels_for_jmp32_and_gotol():
+    """Every JMP32 branch and gotol target is bound as a label (regression: JMP32 was missed)."""
+    p = prog_of(Insn(isa.Cls.JMP32 | isa.Jmp.JGT | isa.Src.K, 1, 0, 1, 3),
+                Insn(isa.GOTOL, imm=1), alu(isa.Alu.MOV, 0, imm=1), EXIT)
+    assert listing(p) == ["  if32 r1 gt #0x3 goto L3", "  goto L3", "  mov64 r0, #0x1", "L3:",
+                          "  exit"]
