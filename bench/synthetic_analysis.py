@@ -5,7 +5,7 @@ w-register ALU, 64-bit ALU, constants, stack spills and fills, forward
 branches (JMP and JMP32) and map lookups through an r10-derived key.  Branches
 only land on the start of a generated unit, so the program passes every check.
 
-    python -m tests.check_progs.synthetic [n]      # time analyse() on it
+    python -m bench.synthetic_analysis [n]      # time analyse() on it
 
 Performance is measured here (and in bench/), never asserted in tests.
 """
