@@ -303,9 +303,37 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(infos)
         return 0
+    if _tty():
+        _rich_info(infos)
+        return 0
     for info in infos:
         print(format_info(info))
     return 0
+
+
+def _tty() -> bool:
+    """Colour and tables only for a person at a terminal (and not with NO_COLOR)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _rich_info(infos: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    console = Console()
+    for info in infos:
+        t = Table(title=f"{info.get('name')}  [dim]{info.get('section', '')}[/dim]")
+        for col in ("function", "start", "insns", "stack", "callees", "helpers", "maps"):
+            t.add_column(col)
+        for fn in info.get("functions", []):
+            def names(key):
+                return ", ".join(v["name"] if isinstance(v, dict) else str(v)
+                                 for v in fn.get(key) or [])
+            stack = str(fn.get("stack_depth", ""))
+            if fn.get("depth_reason"):
+                stack += f" ({fn['depth_reason']})"
+            t.add_row(str(fn.get("name")), str(fn.get("start", "")), str(fn.get("insns", "")),
+                      stack, names("callees"), names("helpers"), names("maps"))
+        console.print(t)
 
 
 def format_info(info: dict) -> str:
@@ -343,16 +371,38 @@ def cmd_diff(args: argparse.Namespace) -> int:
                    "divergences": [{"arch": d.arch, "what": d.what, "expected": repr(d.expected),
                                     "got": repr(d.got), "pc": d.pc} for d in divergences]})
         return 1 if divergences else 0
+    if _tty():
+        _rich_diff(prog, arches, ref, divergences)
     for d in divergences:
         print(f"{prog.file}: {prog.name}: {d.arch}: {d.what} differs: interpreter "
               f"{_show(d.expected)}, {d.arch} {_show(d.got)}"
               + (f" (pc {d.pc})" if d.pc is not None else ""))
         if d.listing:
             print(d.listing)
-    if not divergences:
+    if not divergences and not _tty():
         r0 = "fault" if ref.fault is not None else f"r0 = 0x{ref.r0:x}"
         print(f"{prog.file}: {prog.name}: {', '.join(arches)} agree with the interpreter ({r0})")
     return 1 if divergences else 0
+
+
+def _rich_diff(prog, arches, ref, divergences) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    bad = {d.arch: d for d in divergences}
+    t = Table(title=f"{prog.file}: {prog.name}")
+    t.add_column("arch")
+    t.add_column("result")
+    t.add_column("detail")
+    r0 = "fault" if ref.fault is not None else f"r0 = 0x{ref.r0:x}"
+    t.add_row("interp", "[bold]reference[/bold]", r0)
+    import backends
+    for arch in arches:
+        d = bad.get(backends.canonical(arch, prog.byteorder))
+        if d is None:
+            t.add_row(arch, "[green]agrees[/green]", "")
+        else:
+            t.add_row(arch, "[red]diverges[/red]", f"{d.what}: {_show(d.expected)} vs {_show(d.got)}")
+    Console().print(t)
 
 
 def _show(v) -> str:
