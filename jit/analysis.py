@@ -918,7 +918,10 @@ class _Analysis:
         """Forward must-analysis of "written on every path" over the block summaries."""
         blocks, succ, rpo = f.blocks, f.succ, f.rpo
         nb = len(blocks)
-        entry = (R0 << 1 | R10) if f.index == 0 else (ARGS | R10)   # main: r1, r10
+        # main: r1 (ctx) and r10; raw bytecode runs as uBPF and bpf_conformance run it,
+        # with r1 = the memory block and r2 = its length
+        main_in = 0b110 if self.prog.prog_type == "raw" else R0 << 1
+        entry = (main_in | R10) if f.index == 0 else (ARGS | R10)
         ins = [ALL_REGS] * nb        # unvisited: no constraint yet (this is a must-analysis)
         ins[0] = entry
         if not f.back:

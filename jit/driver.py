@@ -172,10 +172,9 @@ def prepare(obj: Object, prog: Program, inputs: Inputs):
         except ImportError:
             contexts = None
         if contexts is not None and hasattr(contexts, "prepare"):
-            env, r1, r2 = contexts.prepare(obj, prog, packet=inputs.packet, ctx=inputs.ctx,
-                                           map_seeds=inputs.map_seeds, helpers=hs,
-                                           seed=inputs.seed)
-            return env, r1, r2, hs
+            p = contexts.prepare(obj, prog, packet=inputs.packet, ctx=inputs.ctx,
+                                 map_seeds=inputs.map_seeds, helpers=hs, seed=inputs.seed)
+            return p.env, p.r1, p.r2, hs
     env, r1, r2 = interp.setup(prog, mem=inputs.mem, packet=inputs.packet, ctx=inputs.ctx,
                                helpers=hs, seed=inputs.seed, programs=programs)
     for name, pairs in inputs.map_seeds.items():

@@ -142,7 +142,8 @@ class Ref:
 def prog(*insns, maps=()):
     """One function (or functions split at local-call targets) named main."""
     insns = list(insns)
-    return Program("main", insns, functions_from_calls(insns), maps=list(maps), file="t.o")
+    return Program("main", insns, functions_from_calls(insns), maps=list(maps), file="t.o",
+                   prog_type="xdp")
 
 
 def build(**bodies):
@@ -163,7 +164,7 @@ def build(**bodies):
             insns.append(x)
             pc += x.slots
         funcs.append(Function(name, first, pc))
-    return Program(next(iter(bodies)), insns, funcs, file="t.o")
+    return Program(next(iter(bodies)), insns, funcs, file="t.o", prog_type="xdp")
 
 
 def msgs(p, **kw):
@@ -985,3 +986,16 @@ def test_stack_depths_equal_the_kernel_verifiers(p, kernel_depths):
         pytest.skip(f"the kernel refused {p.name}: {NEEDS_BTF.get(p.name, theirs)}")
     assert ours == theirs
     assert all(f.depth_reason is None for f in facts.functions)
+
+
+def test_raw_programs_receive_r1_and_r2():
+    """Raw bytecode runs with r1 = memory block and r2 = its length (uBPF, bpf_conformance)."""
+    from jit import isa
+    from jit.analysis import check
+    from jit.isa import Insn
+    from jit.program import from_bytecode
+    code = [Insn(isa.Cls.ALU64 | isa.Alu.MOV | isa.Src.X, 0, 2), Insn(isa.EXIT)]
+    raw = from_bytecode(isa.encode(code))
+    assert check(raw) == []
+    raw.prog_type = "xdp"
+    assert any("r2" in p.msg for p in check(raw))
