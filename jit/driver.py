@@ -14,14 +14,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from jit import isa
-from jit.errors import BpfjitError, ElfError, RunError
+from jit.errors import BpfjitError, ElfError
 from jit.image import Image
 from jit.lir import Symbol, SymKind
 from jit.program import Object, Program, from_bytecode
 
 INTERP = "interp"
-CODE_STRIDE = 0x0100_0000          # each program of an object gets its own 16 MiB of code space
+MAX_IMAGE = 64 << 20               # bytes of machine code one program may become
+MAX_CODE_SPACE = 0x1000_0000       # CODE_BASE .. NATIVE_STACK_BASE
 
 
 # ------------------------------------------------------------------ loading
@@ -142,6 +142,10 @@ def compile_program(prog: Program, arch: str = "x86_64", *, helpers: str | dict 
             except KeyError:
                 pass
         raise e.where(file=prog.file)
+    if len(compiled.code) > MAX_IMAGE:
+        raise BpfjitError(f"the {backend.name} image is {len(compiled.code)} bytes, over the "
+                          f"{MAX_IMAGE >> 20} MiB image-size limit", file=prog.file,
+                          func=prog.functions[0].name)
     return Image(arch=backend.name, code=compiled.code, base=base, funcs=compiled.funcs,
                  pc_map=compiled.pc_map, program=prog, backend=backend, relocs=compiled.relocs,
                  runtime=compiled.runtime, passes=compiled.passes)
@@ -217,13 +221,24 @@ def compile_for_run(obj: Object, prog: Program, arch: str, hs: dict, *, cpu=None
     images = [compile_program(prog, arch, helpers=hs, cpu=cpu, harden=harden, options=options,
                               facts=facts, base=M.CODE_BASE)]
     if any(m.prog_slots for m in prog.maps) or any(m.type == 3 for m in prog.maps):
-        for i, other in enumerate(obj.programs):
+        base = _next_base(images[0])
+        for other in obj.programs:
             if other is prog:
                 images.append(images[0])
                 continue
-            images.append(compile_program(other, arch, helpers=hs, cpu=cpu, harden=harden,
-                                          options=options, base=M.CODE_BASE + (i + 1) * CODE_STRIDE))
+            img = compile_program(other, arch, helpers=hs, cpu=cpu, harden=harden,
+                                  options=options, base=base)
+            images.append(img)
+            base = _next_base(img)
+    if images[-1].base + len(images[-1].code) > M.CODE_BASE + MAX_CODE_SPACE:
+        raise BpfjitError(f"the images need more than {MAX_CODE_SPACE >> 20} MiB of code space",
+                          file=prog.file)
     return images
+
+
+def _next_base(img: Image) -> int:
+    """Where the next program's code goes: after this one, 64 KiB aligned."""
+    return (img.base + len(img.code) + 0xFFFF) & ~0xFFFF
 
 
 def _point_prog_arrays(env, obj: Object, images: list[Image]) -> Callable[[], None]:
