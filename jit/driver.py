@@ -101,9 +101,9 @@ def linker(prog: Program) -> Callable[[Symbol], int]:
     """Symbol -> address in the shared address space (the same for every run of `prog`)."""
     from jit import memory as M
     from jit import runner
-    from jit.maps import Maps
+    from jit.contexts import NetMaps
     mem = M.Memory(prog.byteorder)
-    maps = Maps(mem, prog.maps)
+    maps = NetMaps(mem, prog.maps)
 
     def link(sym: Symbol) -> int:
         kind = sym.kind

@@ -97,9 +97,16 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
     if spec.uc_cpu is not None:
         uc.ctl_set_cpu_model(spec.uc_cpu)
 
+    # The native stack is a region of the run's memory, not only of the emulator:
+    # helpers get pointers into it (a map key on the stack) and must read them.
+    try:
+        env.memory.region("native_stack")
+    except KeyError:
+        env.memory.add(M.Region.zeroed("native_stack", M.NATIVE_STACK_BASE, NATIVE_STACK_SIZE,
+                                       M.Perm.RW))
     keep = []   # ctypes views that must outlive the emulation
     for region in env.memory.regions:
-        if region.base >= M.HELPER_BASE:
+        if M.HELPER_BASE <= region.base < M.NATIVE_STACK_BASE:
             continue
         perms = 0
         if region.perms & M.Perm.R:
@@ -125,7 +132,6 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
         if 0 <= hid * HELPER_SLOT < HELPER_SIZE - 0x1000:
             uc.mem_write(helper_addr(hid), slot)
 
-    uc.mem_map(M.NATIVE_STACK_BASE, NATIVE_STACK_SIZE, UC_PROT_READ | UC_PROT_WRITE)
     sp = M.NATIVE_STACK_BASE + NATIVE_STACK_SIZE - 0x100
 
     state: dict = {"error": None, "fault": None, "count": 0}
