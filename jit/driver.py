@@ -282,8 +282,19 @@ def comparable(result) -> dict:
         "fault": None if fault is None else _fault_key(fault),
         "r0": None if fault is not None else result.r0,
         "regions": {k: v for k, v in sorted(result.regions.items()) if k != "stack"},
-        "helper_calls": [(h, n, a) for h, n, a in result.helper_calls if h not in INTERNAL_CALLS],
+        "helper_calls": [(h, n, tuple(_stackless(x) for x in a))
+                         for h, n, a in result.helper_calls if h not in INTERNAL_CALLS],
     }
+
+
+def _stackless(arg: int):
+    """A helper argument as compared: pointers into a stack (the interpreter's eBPF
+    stack or a native one) differ by design, so they compare as "stack"."""
+    from jit import memory as M
+    if M.STACK_BASE <= arg < M.STACK_BASE + 0x1000_0000 or \
+            M.NATIVE_STACK_BASE <= arg < M.NATIVE_STACK_BASE + 0x1000_0000:
+        return "stack"
+    return arg
 
 
 def _fault_key(fault) -> tuple:
