@@ -208,10 +208,12 @@ def run(obj: Object, prog: Program, arch: str = INTERP, inputs: Inputs | None = 
                                  facts=facts)
     restore = _point_prog_arrays(env, obj, images)
     try:
-        return runner.run(images, env, r1, r2, helpers=hs, max_insns=inputs.max_insns,
-                          count_insns=count_insns)
+        result = runner.run(images, env, r1, r2, helpers=hs, max_insns=inputs.max_insns,
+                            count_insns=count_insns)
     finally:
         restore()
+    result.regions = env.memory.snapshot()      # with the prog arrays as the interpreter has them
+    return result
 
 
 def compile_for_run(obj: Object, prog: Program, arch: str, hs: dict, *, cpu=None, harden=False,

@@ -121,7 +121,7 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
         uc.mem_map_ptr(region.base, size, perms, ctypes.addressof(view))
 
     # code: all images laid out at their own bases (the caller chose them)
-    for img in images:
+    for img in {id(i): i for i in images}.values():     # an image may be listed twice
         uc.mem_map(img.base, _page(len(img.code)) or 0x1000, UC_PROT_READ | UC_PROT_EXEC)
         uc.mem_write(img.base, img.code)
 
