@@ -291,11 +291,15 @@ def comparable(result) -> dict:
 
 def _stackless(arg: int):
     """A helper argument as compared: pointers into a stack (the interpreter's eBPF
-    stack or a native one) differ by design, so they compare as "stack"."""
+    stack or a native one) and function addresses (an eBPF slot for the
+    interpreter, native code for a backend) differ by design, so they compare
+    as "stack" and "code"."""
     from jit import memory as M
     if M.STACK_BASE <= arg < M.STACK_BASE + 0x1000_0000 or \
             M.NATIVE_STACK_BASE <= arg < M.NATIVE_STACK_BASE + 0x1000_0000:
         return "stack"
+    if M.CODE_BASE <= arg < M.NATIVE_STACK_BASE:
+        return "code"
     return arg
 
 

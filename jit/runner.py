@@ -33,6 +33,7 @@ LD_ABS_IDS = tuple(LD_ABS_HELPER.values())
 HELPER_SLOT = 16
 HELPER_SIZE = 0x20_0000            # ids up to 0x1ffff (the internal LD_ABS ids are 0x1000x)
 SENTINEL = M.HELPER_BASE + HELPER_SIZE - 0x100
+CALLBACK_SENTINEL = SENTINEL + 0x40         # where a callback run by a helper returns to
 NATIVE_STACK_SIZE = 0x10_0000
 TAIL_COUNT_ADDR = M.NATIVE_STACK_BASE      # u32 tail-call counter: the stack's far end, never reached
 NATIVE_BUDGET_PER_INSN = 64        # native instructions allowed per eBPF instruction of budget
@@ -151,6 +152,9 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
                 calls.append((hid, h.name, tuple(args[:h.nargs])))
             value = h.fn(env, *args)
             spec.set_return(uc_, value & 0xFFFFFFFFFFFFFFFF)
+        except _Stop:                   # a nested callback run already recorded why
+            uc_.emu_stop()
+            return
         except BaseException as e:      # noqa: BLE001 - re-raised after emu_stop
             state["error"] = e
             state["native_pc"] = _return_address(uc_, spec)
@@ -177,8 +181,36 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
         hi = max(img.base + len(img.code) for img in images)
         uc.hook_add(UC_HOOK_CODE, on_code, begin=lo, end=hi - 1)
 
-    sp = spec.enter(uc, image.entry, sp, r1, r2, SENTINEL)
+    def call_func(addr: int, a1: int, a2: int, a3: int, a4: int, a5: int) -> int:
+        """Run the eBPF function at native address `addr` to its exit (bpf_loop callbacks):
+        a nested emulation below the current stack, as a bpf-to-bpf call would enter it."""
+        if not hasattr(spec, "enter_call"):
+            raise UnsupportedError(f"callbacks are not supported on {image.arch}")
+        if state["depth"] >= 8:
+            raise RunError("call depth exceeds 8 frames")
+        saved = uc_ctx_save()
+        cb_sp = uc.reg_read(spec.sp_reg) - 0x400
+        spec.enter_call(uc, addr, cb_sp, (a1, a2, a3, a4, a5), CALLBACK_SENTINEL)
+        state["depth"] += 1
+        try:
+            uc.emu_start(addr, CALLBACK_SENTINEL, count=budget)
+        finally:
+            state["depth"] -= 1
+        if state["error"] is not None or state["fault"] is not None:
+            raise _Stop()
+        if uc.reg_read(spec.pc_reg) != CALLBACK_SENTINEL:
+            raise RunError(f"instruction budget of {max_insns} exhausted")
+        value = spec.result(uc)
+        uc.context_restore(saved)
+        return value
+
+    def uc_ctx_save():
+        return uc.context_save()
+
+    env.call_func = call_func
+    state["depth"] = 0
     budget = max_insns * NATIVE_BUDGET_PER_INSN + 10_000
+    sp = spec.enter(uc, image.entry, sp, r1, r2, SENTINEL)
     fault = None
     r0 = 0
     try:
