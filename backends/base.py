@@ -43,7 +43,7 @@ class AbiSpec:
 class Reloc(NamedTuple):
     """A place in the code that refers to a symbol (for ELF output)."""
     offset: int
-    kind: str                   # "abs64", "abs32_pair", "pcrel32", "call26", ... (backend-defined)
+    kind: str                   # "abs64", "pcrel32", "movw", "hi16", ... (see jit/elfout.py TARGETS)
     sym: Symbol
 
 

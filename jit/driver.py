@@ -315,6 +315,12 @@ def _fault_key(fault) -> tuple:
 
 @dataclass
 class Divergence:
+    """The first fact on which a backend disagreed with the interpreter.
+
+    `what` names it ("fault", "r0", "region <name> at +<offset>", "helper call #n"),
+    `expected` is the interpreter's value and `got` the backend's; `pc` is the
+    eBPF pc where known and `listing` the native code around it.
+    """
     arch: str
     what: str                   # "r0", "fault", "region <name>", "helper call #n"
     expected: Any

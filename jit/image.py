@@ -1,24 +1,37 @@
-"""`Image`: the machine code of one program for one target, and its writers.
+"""`Image`: the machine code of one program for one target, and its text writers.
 
 An Image is what a backend produced plus what people need to read it: the
-entry offset of each function, the native-offset <-> eBPF-pc map, symbols and
-relocations.  Writers turn it into raw bytes (`bin`), hex text, or a listing
-that interleaves each eBPF instruction with its native instructions the way
-`bpftool prog dump jited` does.  (The ELF object writer lives in
-`jit.elfout`.)  Decoding native code uses capstone, described by the backend's
-RunSpec.
+entry offset of each function, the native-offset <-> eBPF-pc map, the symbols
+the code refers to (relocations) and the program it came from.  Writers turn
+it into raw bytes (`to_bin`), hex text (`to_hex`), a listing that interleaves
+each eBPF instruction and its C source line with its native instructions the
+way `bpftool prog dump jited` does (`listing`), and the `compile --json`
+document (`image_json`).  The ELF object writer lives in `jit.elfout`.
+Native code is decoded with capstone, as the backend's RunSpec describes it.
+This module does not compile or run anything.
 """
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from jit.program import Program
 
+_HEX = re.compile(r"0x[0-9a-f]+")
+
 
 @dataclass
 class Image:
+    """One program compiled for one target, loaded at `base`.
+
+    `code` is the machine code; `funcs` the native functions (entry first; each
+    with `name`, `offset`, `size`, `start_pc`); `pc_map` sorted (native offset,
+    eBPF pc) marks; `relocs` the places that refer to helpers, maps, global data
+    and function addresses (`backends.base.Reloc`); `runtime` the backend's own
+    routines as (name, offset, size).  `entry` is the absolute entry address.
+    """
     arch: str
     code: bytes
     base: int
@@ -73,7 +86,8 @@ class Image:
                 got = True
             if off < end:   # capstone stops at bytes it cannot decode: show them as data
                 step = 4 if self.backend.caps.word_bits == 32 or self.arch.startswith("mips") else 1
-                out.append((off, self.code[off:off + step], f".byte {self.code[off:off + step].hex()}"))
+                raw = self.code[off:off + step]
+                out.append((off, raw, f".byte {raw.hex()}"))
                 off += step
             elif not got:
                 break
@@ -112,83 +126,225 @@ class Image:
             out.append((o, cuts[i + 1], cur))
         return out
 
+    def symbol_name(self, sym) -> str:
+        """The name a reader knows a referenced symbol by: `bpf_<helper>` (the kernel's
+        function), a map by its name, global data (.data/.rodata/.bss) by its map's name
+        as libbpf and bpftool name it.  Each (kind, target) pair gets its own name."""
+        from jit.lir import SymKind
+        maps = self.program.maps
+        match sym.kind:
+            case SymKind.HELPER:
+                name = _helper_names().get(sym.index)
+                return f"bpf_{name}" if name else f"bpf_helper_{sym.index}"
+            case SymKind.MAP if sym.index < len(maps):
+                m = maps[sym.index]
+                return f"{m.name}.map" if m.section else m.name
+            case SymKind.MAP_VALUE if sym.index < len(maps):
+                m = maps[sym.index]
+                return m.name if m.section else f"{m.name}.value"
+            case SymKind.FUNC if sym.index < len(self.funcs):
+                return self.funcs[sym.index].name
+            case SymKind.TAIL_COUNT:
+                return "bpf_tail_call_cnt"
+        return sym.name
+
+    def references(self, native: list | None = None) -> dict[int, list[str]]:
+        """native offset of an instruction -> names of the symbols it refers to (its relocs).
+        `native` is this image's `disassemble()`, if the caller has it already."""
+        starts = [o for o, _, _ in (native if native is not None else self.disassemble())]
+        out: dict[int, list[str]] = {}
+        for r in sorted(self.relocs, key=lambda r: r.offset):
+            i = bisect.bisect_right(starts, r.offset) - 1
+            if i >= 0:
+                names = out.setdefault(starts[i], [])
+                name = self.symbol_name(r.sym)
+                if name not in names:
+                    names.append(name)
+        return out
+
     def listing(self, *, source: bool = True, linum: bool = False, opcodes: bool = False) -> str:
-        """eBPF instructions interleaved with native code, function by function."""
+        """eBPF instructions interleaved with native code, function by function.
+
+        Like `bpftool prog dump jited`: a function's name, then for each eBPF
+        instruction its C source line (when it starts a new line, as
+        `llvm-objdump -S` shows it; `linum` adds `[file:F line_num:L line_col:C]`),
+        the instruction (`;  pc: text`, as `llvm-objdump -d`), and its native
+        instructions (`offset:\ttext`, with the bytes when `opcodes`; the symbols
+        an instruction refers to, or the function it calls, as `<name>`).  Offsets
+        count from the image start; operands show run-time addresses (code at `base`).
+        """
         from jit.asm import disasm
         prog = self.program
         by_pc = dict(zip(prog.pcs, prog.insns))
-        lines_at = {}
-        for li in prog.line_info:
-            lines_at.setdefault(li.pc, li)
+        lines_at = source_lines(prog) if source else {}
         native = self.disassemble()
         starts = [o for o, _, _ in native]
+        refs = self.references(native)
+        entries = {self.base + f.offset: f.name for f in self.funcs}
+        entries.update({self.base + off: name for name, off, _ in self.runtime})
         out: list[str] = []
         func_at = {f.offset: f for f in self.funcs}
         runtime_at = {off: name for name, off, _ in self.runtime}
-        shown_pc = None
+        order: list[int] = []           # the current function's eBPF pcs, in order
+        at: dict[int, int] = {}         # pc -> index in order
+        shown = 0                       # order[:shown] are listed
+        prev = None                     # the pc of the previous region
         for start, end, pc in self.regions():
             if start in func_at:
                 f = func_at[start]
-                out.append(f"{'' if not out else chr(10)}{f.name}:")
+                out.append(f"{chr(10) if out else ''}{f.name}:")
+                lo = bisect.bisect_left(prog.pcs, f.start_pc)
+                hi = bisect.bisect_left(prog.pcs, _func_end(prog, f.start_pc))
+                order, shown = prog.pcs[lo:hi], 0
+                at = {p: i for i, p in enumerate(order)}
             if start in runtime_at:
                 out.append(f"\n{runtime_at[start]}:  ; runtime routine")
-            if pc is not None and pc != shown_pc:
-                li = lines_at.get(pc)
-                if source and li is not None:
-                    loc = f" [file:{li.file} line_num:{li.line} line_col:{li.col}]" if linum else ""
-                    out.append(f"; {li.text.strip()}{loc}")
-                insn = by_pc.get(pc)
-                if insn is not None:
-                    out.append(f"; {pc:4d}: {disasm(insn, lossless=True)}")
-                shown_pc = pc
+                order, at, shown = [], {}, 0
+            if pc in at and at[pc] >= shown:
+                # pcs with no native code of their own (a mark shared with the next
+                # instruction) are listed with it, so every eBPF instruction shows once
+                for p in order[shown:at[pc] + 1]:
+                    li = lines_at.get(p)
+                    if li is not None:
+                        out.append(format_source(li, linum))
+                    out.append(f"; {p:4d}: {disasm(by_pc[p], lossless=True)}")
+                shown = at[pc] + 1
+            elif pc in at and pc != prev:
+                out.append(f";       (pc {pc}, continued)")      # code placed out of line
+            prev = pc
             i = bisect.bisect_left(starts, start)
             while i < len(native) and native[i][0] < end:
                 o, b, text = native[i]
                 hexb = f"{b.hex(' '):<24} " if opcodes else ""
-                out.append(f"  {o:4x}:\t{hexb}{text}")
+                names = list(refs.get(o, ()))
+                last = text.rsplit(" ", 1)[-1]
+                if not names and _HEX.fullmatch(last) and int(last, 16) in entries:
+                    names.append(entries[int(last, 16)])       # a call or jump to a function
+                ref = "".join(f"  <{n}>" for n in names)
+                out.append(f"  {o:4x}:\t{hexb}{text}{ref}")
                 i += 1
         return "\n".join(out) + "\n"
 
 
+def source_lines(prog: Program) -> dict:
+    """eBPF pc -> the LineInfo to show above it: the BTF line_info record of the
+    first instruction of each run of instructions from one source line, per
+    function (so a line shows once where it starts, as `llvm-objdump -S` shows
+    it; bpftool repeats a line for each column record).  Empty lines are skipped."""
+    out = {}
+    records = sorted(prog.line_info, key=lambda li: li.pc)
+    for f in prog.functions:
+        last = None
+        for li in records:
+            if not f.start <= li.pc < f.end or not li.text.strip():
+                continue
+            key = (li.file, li.line)
+            if key != last and li.pc not in out:
+                out[li.pc] = li
+            last = key
+    return out
+
+
+def format_source(li, linum: bool = False) -> str:
+    """`; text` or, with `linum`, `; text [file:F line_num:L line_col:C]` (bpftool's form)."""
+    loc = f" [file:{li.file} line_num:{li.line} line_col:{li.col}]" if linum else ""
+    return f"; {li.text.strip()}{loc}"
+
+
+def split_operands(ops: str) -> list[str]:
+    """Operands at bracket depth 0: `{r4, r5}`, `[r0, #4]!` and `dword ptr [rbp - 4]` stay whole."""
+    out, depth, cur = [], 0, ""
+    for ch in ops:
+        if ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
 def image_json(image: Image) -> dict:
-    """`compile --json`: per function its eBPF instructions, native instructions and source
-    lines, following the shape of `bpftool prog dump jited --json` where it fits
-    (`name`, `insns` with `pc`, `operation`, `operands`, `opcodes`; `src`, `file`,
-    `line_num`, `line_col`)."""
+    """`compile --json`: the image and, per function, its eBPF and native instructions.
+
+    The per-function shape follows `bpftool prog dump jited --json`: `name`, and
+    `insns` of native instructions, each with `pc` (its offset in the image, hex),
+    `operation`, `operands`, `opcodes` (bytes as "0x.." strings) and, on the first
+    instruction of a source line, `src`, `file`, `line_num`, `line_col`.  Added:
+    `bpf_pc` on each native instruction, `refs` (symbols it refers to), and
+    `bpf_insns` (pc, llvm-objdump text, opcodes as hex, the same source fields).
+    """
     from jit.asm import disasm
     from jit.isa import encode
     prog = image.program
     native = image.disassemble()
-    lines_at = {}
-    for li in prog.line_info:
-        lines_at.setdefault(li.pc, li)
+    lines_at = source_lines(prog)
+    refs = image.references(native)
+
+    def src(li) -> dict:
+        return {"src": li.text.strip(), "file": li.file, "line_num": li.line, "line_col": li.col}
+
     funcs = []
-    for idx, f in enumerate(image.funcs):
+    for f in image.funcs:
         end = f.offset + f.size
         ebpf = []
         for pc, insn in zip(prog.pcs, prog.insns):
-            if not (f.start_pc <= pc < _func_end(prog, f.start_pc)):
+            if not f.start_pc <= pc < _func_end(prog, f.start_pc):
                 continue
             entry = {"pc": pc, "text": disasm(insn, lossless=True),
                      "opcodes": encode([insn], prog.byteorder).hex()}
-            li = lines_at.get(pc)
-            if li is not None:
-                entry.update(src=li.text.strip(), file=li.file, line_num=li.line, line_col=li.col)
+            if pc in lines_at:
+                entry.update(src(lines_at[pc]))
             ebpf.append(entry)
         insns = []
+        line_pcs = sorted(p for p in lines_at if f.start_pc <= p < _func_end(prog, f.start_pc))
+        next_line = 0
         for off, raw, text in native:
             if not f.offset <= off < end:
                 continue
             mnemonic, _, ops = text.partition(" ")
-            insns.append({"pc": hex(off), "bpf_pc": image.pc_of(image.base + off),
-                          "operation": mnemonic,
-                          "operands": [o.strip() for o in ops.split(",")] if ops else [],
+            bpf_pc = image.pc_of(image.base + off)
+            entry: dict = {}
+            # a source line goes on the first native instruction of its eBPF pc (or of the
+            # next pc that has code, for a pc with none of its own), as bpftool puts it
+            li = None
+            while (bpf_pc is not None and next_line < len(line_pcs)
+                   and line_pcs[next_line] <= bpf_pc):
+                li = lines_at[line_pcs[next_line]]
+                next_line += 1
+            if li is not None:
+                entry.update(src(li))
+            entry.update({"pc": hex(off), "bpf_pc": bpf_pc, "operation": mnemonic,
+                          "operands": split_operands(ops),
                           "opcodes": [f"0x{b:02x}" for b in raw]})
+            if off in refs:
+                entry["refs"] = refs[off]
+            insns.append(entry)
         funcs.append({"name": f.name, "offset": f.offset, "size": f.size,
-                      "bpf_insns": ebpf, "insns": insns})
-    return {"arch": image.arch, "base": image.base, "size": len(image.code),
-            "program": prog.name, "functions": funcs,
-            "runtime": [{"name": n, "offset": o, "size": s} for n, o, s in image.runtime]}
+                      "start_pc": f.start_pc, "insns": insns, "bpf_insns": ebpf})
+    return {"arch": image.arch, "program": prog.name, "section": prog.section,
+            "file": prog.file, "base": image.base, "size": len(image.code),
+            "functions": funcs,
+            "runtime": [{"name": n, "offset": o, "size": s} for n, o, s in image.runtime],
+            "relocs": [{"offset": r.offset, "kind": r.kind, "symbol": image.symbol_name(r.sym)}
+                       for r in sorted(image.relocs, key=lambda r: r.offset)]}
+
+
+def _helper_names() -> dict[int, str]:
+    """helper id -> kernel name (bpf_<name> is the kernel function)."""
+    from jit.helpers import KERNEL
+    try:
+        from jit.contexts import UAPI_HELPER_NAMES
+        names = {i: n for i, n in enumerate(UAPI_HELPER_NAMES) if n}
+    except ImportError:
+        names = {}
+    names.update({h.id: h.name for h in KERNEL.values()})
+    return names
 
 
 def _func_end(prog: Program, start: int) -> int:
