@@ -59,6 +59,7 @@ class Assembled(NamedTuple):
     labels: dict          # label id -> offset
     pc_map: list          # sorted (native offset, eBPF pc)
     passes: int
+    refs: list = []       # (offset, kind, payload) recorded with `ref`, in emission order
 
 
 class CodeBuffer:
@@ -71,6 +72,7 @@ class CodeBuffer:
         self._labels: dict[int, int] = {}   # label -> item index it precedes
         self._next_label = 0
         self._marks: list[tuple[int, int, int]] = []   # (item index, offset in it, pc)
+        self._refs: list[tuple[int, int, str, object]] = []
         self.pc = -1                        # the eBPF pc being emitted (for error messages)
 
     # ------------------------------------------------------------ emitting
@@ -113,6 +115,11 @@ class CodeBuffer:
         self.pc = pc
         self._marks.append((len(self._items), len(self._cur), pc))
 
+    def ref(self, kind: str, payload: object) -> None:
+        """Record that the next byte emitted starts a reference (e.g. a relocation):
+        resolved to its final offset by `finish`, whatever relaxation moves."""
+        self._refs.append((len(self._items), len(self._cur), kind, payload))
+
     def branch(self, label: int, forms: Sequence[BranchForm]) -> None:
         self._flush()
         self._items.append(_Branch(label, forms, self.pc))
@@ -123,7 +130,8 @@ class CodeBuffer:
         self._items.append(_Fixed(size, encode, self.pc))
 
     def offset_hint(self) -> int:
-        """Bytes emitted so far assuming every branch stays short (for diagnostics only)."""
+        """Bytes emitted so far assuming every branch stays short (for diagnostics only:
+        it walks every item, so calling it per instruction is quadratic; use `ref`)."""
         return sum(self._size(i) for i in self._items) + len(self._cur)
 
     @staticmethod
@@ -204,4 +212,5 @@ class CodeBuffer:
             out += data
         pc_map = [(offs[idx] + intra, pc) for idx, intra, pc in self._marks]
         label_offs = {lab: offs[idx] for lab, idx in labels.items()}
-        return Assembled(bytes(out), label_offs, pc_map, passes)
+        refs = [(offs[idx] + intra, kind, payload) for idx, intra, kind, payload in self._refs]
+        return Assembled(bytes(out), label_offs, pc_map, passes, refs)

@@ -155,3 +155,15 @@ def test_pc_map_offsets():
     buf.bind(lab)
     out = buf.finish()
     assert out.pc_map == [(0, 0), (2, 1), (4, 2)]
+
+
+def test_refs_follow_relaxation():
+    """A reference recorded before a branch grows still points at its instruction."""
+    buf = CodeBuffer()
+    lab = buf.new_label()
+    buf.branch(lab, rel8_rel32())
+    buf.ref("abs32", "sym")
+    buf.emit(b"\x90" * 200)
+    buf.bind(lab)
+    out = buf.finish()
+    assert out.refs == [(5, "abs32", "sym")]
