@@ -73,6 +73,7 @@ class CodeBuffer:
         self._next_label = 0
         self._marks: list[tuple[int, int, int]] = []   # (item index, offset in it, pc)
         self._refs: list[tuple[int, int, str, object]] = []
+        self._flushed = 0                   # bytes in _items, every branch at its first form
         self.pc = -1                        # the eBPF pc being emitted (for error messages)
 
     # ------------------------------------------------------------ emitting
@@ -91,6 +92,7 @@ class CodeBuffer:
 
     def _flush(self) -> None:
         if self._cur:
+            self._flushed += len(self._cur)
             self._items.append(bytes(self._cur))
             self._cur = bytearray()
 
@@ -122,25 +124,21 @@ class CodeBuffer:
 
     def branch(self, label: int, forms: Sequence[BranchForm]) -> None:
         self._flush()
+        self._flushed += forms[0].size
         self._items.append(_Branch(label, forms, self.pc))
 
     def fixed(self, size: int, encode: Callable[[Callable[[int], int], int], bytes]) -> None:
         """A hole of `size` bytes filled by encode(address_of_label, at) once the layout is final."""
         self._flush()
+        self._flushed += size
         self._items.append(_Fixed(size, encode, self.pc))
 
     def offset_hint(self) -> int:
-        """Bytes emitted so far assuming every branch stays short (for diagnostics only:
-        it walks every item, so calling it per instruction is quadratic; use `ref`)."""
-        return sum(self._size(i) for i in self._items) + len(self._cur)
+        """Bytes emitted so far assuming every branch keeps its shortest form.
 
-    @staticmethod
-    def _size(item) -> int:
-        if type(item) is bytes:
-            return len(item)
-        if type(item) is _Branch:
-            return item.forms[item.form].size
-        return item.size
+        Exact for a machine whose branches have one size; otherwise use `ref`,
+        which follows relaxation."""
+        return self._flushed + len(self._cur)
 
     # ------------------------------------------------------------ layout
     def _offsets(self) -> list[int]:

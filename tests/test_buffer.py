@@ -167,3 +167,13 @@ def test_refs_follow_relaxation():
     buf.bind(lab)
     out = buf.finish()
     assert out.refs == [(5, "abs32", "sym")]
+
+
+def test_offset_hint_counts_shortest_forms():
+    buf = CodeBuffer()
+    lab = buf.new_label()
+    buf.emit(b"\x90" * 3)
+    buf.branch(lab, rel8_rel32())
+    buf.fixed(8, lambda addr_of, at: bytes(8))
+    buf.emit(b"\x90")
+    assert buf.offset_hint() == 3 + 2 + 8 + 1
