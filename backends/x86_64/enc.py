@@ -126,6 +126,7 @@ OPC_TEST_rAX_Iz = 0xA9
 OPC_MOV_rIv = 0xB8        # + reg; imm32, or imm64 with REX.W (movabs)
 OPC_GRP2_EvIb = 0xC1      # /Shift
 OPC_RET = 0xC3
+OPC_LEAVE = 0xC9
 OPC_MOV_EbIb = 0xC6       # /0
 OPC_MOV_EvIz = 0xC7       # /0
 OPC_INT3 = 0xCC
@@ -212,9 +213,16 @@ def _fits_s8(value: int) -> bool:
 
 
 def _gpr(reg: int, name: str) -> int:
+    if type(reg) is Gpr:                 # the common case, checked cheaply (the JIT's hot path)
+        return reg._value_
     if isinstance(reg, bool) or not isinstance(reg, int) or not 0 <= reg < 16:
         raise EncodingError(f"{name} = {reg!r} is not a general-purpose register")
     return int(reg)
+
+
+def _alu(op: int) -> Alu:
+    """op as an Alu (an Alu passes through without the enum's lookup)."""
+    return op if type(op) is Alu else Alu(op)
 
 
 def _width(bits: int, allowed: tuple[int, ...]) -> int:
@@ -269,20 +277,21 @@ def _rm_tail(reg: int, rm: int | Mem) -> bytes:
     the ModRM table are escapes, so a base whose low bits name them is special:
     rm=100 means "SIB follows" (rsp, r12 need a SIB with no index) and mod=00
     rm=101 means rip+disp32 (rbp, r13 need an explicit disp8 of 0).
+    `reg` and a register `rm` are already checked register numbers (0-15).
     """
-    if not isinstance(rm, Mem):
-        return bytes([modrm(MOD_REG, reg & 7, rm & 7)])
+    if type(rm) is not Mem:
+        return bytes((MOD_REG << 6 | (reg & 7) << 3 | (rm & 7),))
     base = _gpr(rm.base, "base") & 7
-    disp = _simm(rm.disp, 32, "disp")
-    if rm.disp == 0 and base != RM_DISP32:
+    d = rm.disp
+    if d == 0 and base != RM_DISP32:
         mod, disp = MOD_DISP0, b""
-    elif _fits_s8(rm.disp):
-        mod, disp = MOD_DISP8, disp[:1]
+    elif -128 <= d < 128:
+        mod, disp = MOD_DISP8, (d & 0xFF).to_bytes(1, "little")
     else:
-        mod = MOD_DISP32
+        mod, disp = MOD_DISP32, _simm(d, 32, "disp")
     if base == RM_SIB:
-        return bytes([modrm(mod, reg & 7, RM_SIB), sib(0, SIB_NO_INDEX, base)]) + disp
-    return bytes([modrm(mod, reg & 7, base)]) + disp
+        return bytes((mod << 6 | (reg & 7) << 3 | RM_SIB, SIB_NO_INDEX << 3 | base)) + disp
+    return bytes((mod << 6 | (reg & 7) << 3 | base,)) + disp
 
 
 def _insn(opc: int, reg: int, rm: int | Mem, *, w: bool = False, prefix: bytes = b"",
@@ -294,11 +303,15 @@ def _insn(opc: int, reg: int, rm: int | Mem, *, w: bool = False, prefix: bytes =
     numbers 4-7 mean ah/ch/dh/bh, so spl/bpl/sil/dil need an (otherwise empty)
     REX.  The Linux x86 eBPF JIT once stored dh/bh instead of sil/dil for `STX B`.
     """
-    base = _gpr(rm.base, "base") if isinstance(rm, Mem) else _gpr(rm, "rm")
+    if type(rm) is Mem:
+        base = _gpr(rm.base, "base")
+    else:
+        base = rm = _gpr(rm, "rm")
     reg = _gpr(reg, "reg")
-    need_rex = w or reg > 7 or base > 7 or any(4 <= r <= 7 for r in byte_regs)
-    rex_byte = bytes([rex(int(w), reg >> 3, 0, base >> 3)]) if need_rex else b""
-    return prefix + rex_byte + _opcode(opc) + _rm_tail(reg, rm)
+    if w or reg > 7 or base > 7 or (byte_regs and any(4 <= r <= 7 for r in byte_regs)):
+        # REX = 0100 W R X B (see `rex`); W, R and B are single bits by construction here
+        prefix = prefix + bytes((0x40 | (8 if w else 0) | (reg >> 3) << 2 | base >> 3,))
+    return prefix + _opcode(opc) + _rm_tail(reg, rm)
 
 
 def _rex_w(bits: int) -> bytes:
@@ -374,13 +387,13 @@ def setcc(cond: Cond, dst: Gpr) -> bytes:
 def alu_rr(op: Alu, dst: Gpr, src: Gpr, *, bits: int) -> bytes:
     """dst = dst <op> src, flags set (CMP: flags only; 32-bit: upper half zeroed)."""
     _width(bits, (32, 64))
-    return _insn(OPC_ALU_EvGv | Alu(op) << 3, src, dst, w=bits == 64)
+    return _insn(OPC_ALU_EvGv | _alu(op) << 3, src, dst, w=bits == 64)
 
 
 def alu_ri(op: Alu, dst: Gpr, imm: int, *, bits: int) -> bytes:
     """dst = dst <op> imm (imm8 form when the value fits, imm32 otherwise; 64-bit: imm sign-extended)."""
     _width(bits, (32, 64))
-    op = Alu(op)
+    op = _alu(op)
     imm32 = _simm_for(imm, bits, "imm")
     value = _sext(imm, 32)
     if _fits_s8(value):
@@ -388,6 +401,22 @@ def alu_ri(op: Alu, dst: Gpr, imm: int, *, bits: int) -> bytes:
     if _gpr(dst, "dst") == Gpr.RAX:
         return _rex_w(bits) + _opcode(OPC_ALU_rAX_Iz | op << 3) + imm32
     return _insn(OPC_GRP1_EvIz, op, dst, w=bits == 64) + imm32
+
+
+def alu_mr(op: Alu, m: Mem, src: Gpr, *, bits: int) -> bytes:
+    """[m] = [m] <op> src, flags set (CMP: flags of [m] - src only); not locked."""
+    _width(bits, (32, 64))
+    return _insn(OPC_ALU_EvGv | _alu(op) << 3, src, _mem(m), w=bits == 64)
+
+
+def alu_mi(op: Alu, m: Mem, imm: int, *, bits: int) -> bytes:
+    """[m] = [m] <op> imm, flags set (imm8 form when it fits; 64-bit: imm sign-extended)."""
+    _width(bits, (32, 64))
+    op = _alu(op)
+    imm32 = _simm_for(imm, bits, "imm")
+    if _fits_s8(_sext(imm, 32)):
+        return _insn(OPC_GRP1_EvIb, op, _mem(m), w=bits == 64) + imm32[:1]
+    return _insn(OPC_GRP1_EvIz, op, _mem(m), w=bits == 64) + imm32
 
 
 def test_rr(a: Gpr, b: Gpr, *, bits: int) -> bytes:
@@ -541,9 +570,9 @@ def mov_store_imm(m: Mem, imm: int, *, bits: int) -> bytes:
 def lock_alu(op: Alu, m: Mem, src: Gpr, *, bits: int) -> bytes:
     """atomically [m] = [m] <op> src (CMP cannot be locked)."""
     _width(bits, (32, 64))
-    if Alu(op) == Alu.CMP:
+    if _alu(op) == Alu.CMP:
         raise EncodingError("op = CMP cannot take a LOCK prefix")
-    return _insn(OPC_ALU_EvGv | Alu(op) << 3, src, _mem(m), w=bits == 64, prefix=bytes([PREFIX_LOCK]))
+    return _insn(OPC_ALU_EvGv | _alu(op) << 3, src, _mem(m), w=bits == 64, prefix=bytes([PREFIX_LOCK]))
 
 
 def lock_xadd(m: Mem, src: Gpr, *, bits: int) -> bytes:
@@ -615,6 +644,11 @@ def jcc_rel32(cond: Cond, disp: int) -> bytes:
 def ret() -> bytes:
     """pop the return address and jump to it."""
     return _opcode(OPC_RET)
+
+
+def leave() -> bytes:
+    """rsp = rbp; pop rbp (tears down a frame whose rbp points at the saved rbp)."""
+    return _opcode(OPC_LEAVE)
 
 
 def int3() -> bytes:

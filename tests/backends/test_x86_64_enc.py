@@ -155,6 +155,14 @@ GOLDEN: list[tuple[Callable[[], bytes], str, str]] = [
     (lambda: enc.jcc_rel8(Cond.NE, -128), "75 80", "jne 0xff82"),
     (lambda: enc.jcc_rel32(Cond.G, 128), "0f 8f 80 00 00 00", "jg 0x10086"),
     (lambda: enc.ret(), "c3", "ret"),
+    (lambda: enc.leave(), "c9", "leave"),
+    # ALU on memory (the tail-call checks): imm8 when it fits
+    (lambda: enc.alu_mr(Alu.CMP, Mem(RSI, 12), R11, bits=32), "44 39 5e 0c",
+     "cmp dword ptr [rsi + 0xc], r11d"),
+    (lambda: enc.alu_mi(Alu.CMP, Mem(R9, 0), 33, bits=32), "41 83 39 21", "cmp dword ptr [r9], 0x21"),
+    (lambda: enc.alu_mi(Alu.ADD, Mem(R9, 0), 1, bits=32), "41 83 01 01", "add dword ptr [r9], 1"),
+    (lambda: enc.alu_mi(Alu.ADD, Mem(RSP, 8), 128, bits=64), "48 81 44 24 08 80 00 00 00",
+     "add qword ptr [rsp + 8], 0x80"),
     (lambda: enc.int3(), "cc", "int3"),
     (lambda: enc.nop(), "90", "nop"),
 ]
@@ -409,6 +417,21 @@ def test_lock_alu(op: Alu, m: Mem, s: Gpr, bits: int) -> None:
 
 
 @PROP
+@given(st.sampled_from(list(Alu)), mems, regs, w3264)
+def test_alu_mr(op: Alu, m: Mem, s: Gpr, bits: int) -> None:
+    check(enc.alu_mr(op, m, s, bits=bits), op.name.lower(), mem(m, bits), reg(s, bits))
+
+
+@PROP
+@given(st.sampled_from(list(Alu)), mems, simm32, w3264)
+def test_alu_mi_picks_shortest_immediate(op: Alu, m: Mem, value: int, bits: int) -> None:
+    code = enc.alu_mi(op, m, value, bits=bits)
+    check(code, op.name.lower(), mem(m, bits), imm(value, bits))
+    short = enc.alu_mi(op, m, 0, bits=bits)             # same operands with an imm8
+    assert len(code) == len(short) + (0 if -128 <= value < 128 else 3)
+
+
+@PROP
 @given(st.sampled_from([(enc.lock_xadd, "xadd", enc.PREFIX_LOCK), (enc.xchg, "xchg", 0),
                         (enc.lock_cmpxchg, "cmpxchg", enc.PREFIX_LOCK)]), mems, regs, w3264)
 def test_atomic_mr(form: tuple, m: Mem, s: Gpr, bits: int) -> None:
@@ -578,6 +601,18 @@ def _atomics() -> list[tuple[str, bytes]]:
     return rows
 
 
+def _alu_mem() -> list[tuple[str, bytes]]:
+    rows = []
+    for s, m in mem_sweep():
+        v = EDGES[(s + m.base) % len(EDGES)]
+        for w in (32, 64):
+            for op in (Alu.CMP, Alu.ADD, Alu.SUB, Alu.AND):
+                rows.append((f"{op.name.lower()} {m_text(m, w)}, {NAMES[w][s]}",
+                             enc.alu_mr(op, m, s, bits=w)))
+                rows.append((f"{op.name.lower()} {m_text(m, w)}, {v}", enc.alu_mi(op, m, v, bits=w)))
+    return rows
+
+
 def _branches() -> list[tuple[str, bytes]]:
     # Each row gets its own label at the start of the instruction, so the target
     # is label + size + disp (llvm-mc's Intel syntax has no `.` for "here").
@@ -597,7 +632,7 @@ def _branches() -> list[tuple[str, bytes]]:
 FAMILIES = {
     "alu_rr": _alu_rr, "alu_ri": _alu_ri, "moves": _moves, "extend_rr": _extend_rr,
     "mul_test_cmov": _mul_test_cmov, "unary": _unary, "shifts": _shifts, "loads": _loads,
-    "stores": _stores, "atomics": _atomics, "branches": _branches,
+    "stores": _stores, "atomics": _atomics, "alu_mem": _alu_mem, "branches": _branches,
 }
 TOOLS = {"gnu_as": oracles.gnu_as, "llvm_mc": oracles.llvm_mc, "keystone": oracles.keystone}
 

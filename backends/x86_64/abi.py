@@ -1,0 +1,195 @@
+"""x86-64 System V: the calling convention, one function's frame, prologue and epilogue, and
+how the Unicorn runner drives this machine.
+
+This module owns the frame of each eBPF function (planned by `jit.frame.plan`
+from the function's own stack depth and the callee-saved registers it really
+uses), the bytes of its prologue and epilogue, the facts the frame planner
+and the ELF writer need (`ABI`), and the runner's `RunSpec`.  It does not
+choose instructions for LIR ops (emit.py).
+
+One native frame per eBPF function, after the prologue (rsp fixed from here
+to the epilogue: nothing is pushed across an op except inside one op's own
+sequence, e.g. `push rax` around a division):
+
+    higher addresses
+    +-----------------------------+
+    | return address              |  pushed by `call` (the runner's sentinel for the entry)
+    +-----------------------------+  <- rsp at entry (== 8 mod 16 by System V)
+    | saved rbx   (if r6 used)    |  push, in SAVE_ORDER, only the callee-saved
+    | saved r13.. (if r7.. used)  |  registers this function's eBPF registers
+    | saved rbp   (if r10 used)   |  live in; rbp last
+    +-----------------------------+  <- rbp == eBPF r10 (= rsp + fp_off)
+    | eBPF stack: depth bytes     |
+    +-----------------------------+
+    | 8 bytes (if needed)         |  alignment filler, planned as `scratch` so that
+    +-----------------------------+  the eBPF stack starts right below the pushes
+    lower addresses                  <- rsp (16-aligned at every call; leaf
+                                        functions keep 8-byte alignment, no filler)
+
+The prologue is the pushes, `mov rbp, rsp` (when r10 is used) and `sub rsp,
+n`; because rbp is pushed last and points at its own saved copy, the
+epilogue is `leave` (or `add rsp, n`), the other pops and `ret` -- the shape
+of the Linux JIT's frame, which is the smallest.  A tail call runs the
+epilogue without its `ret` and jumps to the target's `tail_entry`, which
+for a program that itself tail-calls is just past the store that zeroes the
+tail-call counter.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from backends.base import AbiSpec
+from backends.x86_64 import enc
+from backends.x86_64.enc import Gpr
+from backends.x86_64.regs import CALLEE_SAVED, HOME, SAVE_ORDER, name
+from jit.frame import Frame, plan
+from jit.lir import R10, LirFunc
+
+WORD = 8
+STACK_ALIGN = 16
+RETURN_ADDRESS = 8          # bytes `call` pushes
+
+ARG_REGS = (Gpr.RDI, Gpr.RSI, Gpr.RDX, Gpr.RCX, Gpr.R8, Gpr.R9)
+RET_REG = Gpr.RAX
+
+ABI = AbiSpec(word=WORD, stack_align=STACK_ALIGN, incoming=RETURN_ADDRESS,
+              arg_regs=tuple(name(r) for r in ARG_REGS), ret_regs=(name(RET_REG),),
+              callee_saved=tuple(name(r) for r in SAVE_ORDER))
+
+
+class FuncFrame(NamedTuple):
+    """A function's frame and the code that builds and tears it down."""
+    frame: Frame
+    saved: tuple          # native registers pushed, in push order
+    prologue: bytes
+    teardown: bytes       # restore sp and the saved registers (what a tail call runs)
+    epilogue: bytes       # r0 into rax (if it lives elsewhere), teardown, ret
+
+
+def saved_registers(f: LirFunc, regmap: tuple) -> tuple:
+    """The callee-saved natives this function writes or reads, in push order."""
+    used = {regmap[r] for r in f.regs_used}
+    return tuple(r for r in SAVE_ORDER if r in used and r in CALLEE_SAVED)
+
+
+def func_frame(f: LirFunc, regmap: tuple) -> FuncFrame:
+    """The frame of `f` (see the module diagram) and its prologue and epilogue bytes."""
+    saved = saved_registers(f, regmap)
+    # alignment matters only where this function calls (helpers, subprograms, tail calls)
+    align = STACK_ALIGN if f.calls or f.tail_calls else WORD
+    frame = plan(f.stack_depth, saved, word=WORD, align=align, incoming=RETURN_ADDRESS)
+    if frame.size - WORD * len(saved) != frame.fp_off:
+        # the planner pads between the pushes and the eBPF stack; put those bytes
+        # below the stack instead, so that r10 is simply rsp after the pushes
+        frame = plan(f.stack_depth, saved, word=WORD, align=align, incoming=RETURN_ADDRESS,
+                     scratch=WORD)
+    n = frame.size - WORD * len(saved)
+    assert n == frame.fp_off, frame
+    fp = regmap[R10]
+    has_fp = fp in saved
+    pro = bytearray()
+    for r in saved:
+        pro += enc.push(r)
+    if has_fp:
+        pro += enc.mov_rr(fp, Gpr.RSP, bits=64)                 # r10 = the top of the eBPF stack
+    if n:
+        pro += enc.alu_ri(enc.Alu.SUB, Gpr.RSP, n, bits=64)
+    down = bytearray()
+    if has_fp and n:
+        down += enc.leave()                                      # rsp = rbp; pop rbp
+    elif n:
+        down += enc.alu_ri(enc.Alu.ADD, Gpr.RSP, n, bits=64)
+    for r in reversed(saved):
+        if not (has_fp and n and r == fp):
+            down += enc.pop(r)
+    # the result goes back in rax whatever the map (r0 lives elsewhere only when rotated)
+    result = b"" if regmap[0] == RET_REG else enc.mov_rr(RET_REG, regmap[0], bits=64)
+    return FuncFrame(frame, saved, bytes(pro), bytes(down), result + bytes(down) + enc.ret())
+
+
+# ---------------------------------------------------------------- the Unicorn runner's view
+
+class RunSpec:
+    """How jit.runner drives x86-64 code: System V arguments and results.
+
+    With a rotated register map (tests), the entry's r1/r2 go to their rotated
+    homes (a rotated program makes no calls, so nothing else needs to agree
+    with the C ABI); the epilogue returns r0 in rax either way.
+    """
+
+    def __init__(self, regmap: tuple = HOME) -> None:
+        self.regmap = regmap
+
+    # unicorn and capstone are imported only when something runs or disassembles
+    @property
+    def uc_arch(self) -> int:
+        import unicorn
+        return unicorn.UC_ARCH_X86
+
+    @property
+    def uc_mode(self) -> int:
+        import unicorn
+        return unicorn.UC_MODE_64
+
+    uc_cpu = None
+
+    @property
+    def cs_arch(self) -> int:
+        import capstone
+        return capstone.CS_ARCH_X86
+
+    @property
+    def cs_mode(self) -> int:
+        import capstone
+        return capstone.CS_MODE_64
+
+    @property
+    def pc_reg(self) -> int:
+        from unicorn import x86_const
+        return x86_const.UC_X86_REG_RIP
+
+    @property
+    def sp_reg(self) -> int:
+        from unicorn import x86_const
+        return x86_const.UC_X86_REG_RSP
+
+    @staticmethod
+    def _uc_reg(reg: Gpr) -> int:
+        from unicorn import x86_const
+        return getattr(x86_const, f"UC_X86_REG_{reg.name}")
+
+    def helper_slot(self) -> bytes:
+        return enc.ret()
+
+    def enter(self, uc: Any, entry: int, sp: int, r1: int, r2: int, sentinel: int) -> int:
+        sp = (sp & ~(STACK_ALIGN - 1)) - RETURN_ADDRESS    # as if `call entry` from the sentinel
+        uc.mem_write(sp, sentinel.to_bytes(8, "little"))
+        uc.reg_write(self.sp_reg, sp)
+        uc.reg_write(self._uc_reg(self.regmap[1]), r1)
+        uc.reg_write(self._uc_reg(self.regmap[2]), r2)
+        return sp
+
+    def enter_call(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int) -> int:
+        """A call of the eBPF function at native address `entry` as CallLocal makes it
+        (a helper's callback, e.g. bpf_loop's): r1..r5 = args, return to `sentinel`."""
+        sp = (sp & ~(STACK_ALIGN - 1)) - RETURN_ADDRESS    # == 8 mod 16, as right after `call`
+        uc.mem_write(sp, sentinel.to_bytes(8, "little"))
+        uc.reg_write(self.sp_reg, sp)
+        for r, value in zip(range(1, 6), args):
+            uc.reg_write(self._uc_reg(self.regmap[r]), value & 0xFFFF_FFFF_FFFF_FFFF)
+        return sp
+
+    def helper_args(self, uc: Any) -> tuple:
+        return tuple(uc.reg_read(self._uc_reg(r)) for r in ARG_REGS[:5])
+
+    def set_return(self, uc: Any, value: int) -> None:
+        uc.reg_write(self._uc_reg(RET_REG), value)
+
+    def result(self, uc: Any) -> int:
+        return uc.reg_read(self._uc_reg(RET_REG))
+
+    def return_address(self, uc: Any) -> int:
+        """Inside a helper slot: an address inside the calling instruction (the
+        return address - 1), so that it maps to the eBPF pc of the call."""
+        sp = uc.reg_read(self.sp_reg)
+        return int.from_bytes(uc.mem_read(sp, 8), "little") - 1
