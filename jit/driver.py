@@ -10,6 +10,8 @@ compares.  The CLI is a thin layer over these functions.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -22,6 +24,19 @@ from jit.program import Object, Program, from_bytecode
 INTERP = "interp"
 MAX_IMAGE = 64 << 20               # bytes of machine code one program may become
 MAX_CODE_SPACE = 0x1000_0000       # CODE_BASE .. NATIVE_STACK_BASE
+
+
+@contextlib.contextmanager
+def _no_gc():
+    """The pipeline builds millions of small immutable objects and no cycles: the
+    cyclic collector only slows it down (about a quarter of compile time)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 # ------------------------------------------------------------------ loading
@@ -38,6 +53,12 @@ def load(source: str | bytes, *, program: str | None = None, section: str | None
                 data = f.read()
         except OSError as e:
             raise BpfjitError(f"cannot read: {e.strerror}", file=name) from None
+    with _no_gc():
+        return _load(data, name, program, section, byteorder)
+
+
+def _load(data: bytes, name: str, program: str | None, section: str | None,
+          byteorder: str) -> tuple[Object, Program]:
     if data[:4] == b"\x7fELF":
         from jit import elf
         obj = elf.load(data, file=name)
@@ -124,6 +145,11 @@ def compile_program(prog: Program, arch: str = "x86_64", *, helpers: str | dict 
                     options: dict | None = None, base: int | None = None,
                     facts: Any = None) -> Image:
     """Check, lower and emit `prog` for `arch`; returns the Image (code at `base`)."""
+    with _no_gc():
+        return _compile(prog, arch, helpers, harden, seed, cpu, options, base, facts)
+
+
+def _compile(prog, arch, helpers, harden, seed, cpu, options, base, facts) -> Image:
     from jit import memory as M
     from jit.lower import lower
     backend = backend_for(arch, prog, cpu=cpu, options=options)
