@@ -326,8 +326,7 @@ def _rich_info(infos: list) -> None:
             t.add_column(col)
         for fn in info.get("functions", []):
             def names(key):
-                return ", ".join(v["name"] if isinstance(v, dict) else str(v)
-                                 for v in fn.get(key) or [])
+                return ", ".join(_item_name(v) for v in fn.get(key) or [])
             stack = str(fn.get("stack_depth", ""))
             if fn.get("depth_reason"):
                 stack += f" ({fn['depth_reason']})"
@@ -355,9 +354,16 @@ def format_info(info: dict) -> str:
         for key in ("callees", "helpers", "maps"):
             vals = fn.get(key)
             if vals:
-                shown = ", ".join(v["name"] if isinstance(v, dict) else str(v) for v in vals)
+                shown = ", ".join(_item_name(v) for v in vals)
                 lines.append(f"      {key}: {shown}")
     return "\n".join(lines)
+
+
+def _item_name(v) -> str:
+    """A helper, map or callee entry of `describe` as text (a name may be unknown)."""
+    if isinstance(v, dict):
+        return str(v.get("name") or v.get("id") or v.get("index") or "?")
+    return str(v)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

@@ -50,6 +50,10 @@ from jit.errors import RunError, UnsupportedError
 from jit.memory import MAPS_BASE, PAGE, Memory, Perm, Region, round_up
 from jit.program import MapDef
 
+# all map values live in [MAPS_BASE, MAPS_LIMIT): 256 MiB, so a hostile max_entries
+# is an error, not a MemoryError (and the runner's other regions stay clear)
+MAPS_LIMIT = MAPS_BASE + 0x1000_0000
+
 # enum bpf_map_type (include/uapi/linux/bpf.h)
 BPF_MAP_TYPE_UNSPEC = 0
 BPF_MAP_TYPE_HASH = 1
@@ -171,6 +175,11 @@ class Maps:
             if m.value_size <= 0:
                 raise UnsupportedError(f"map {m.name}: value size {m.value_size}")
             stride = round_up(m.value_size, 8)
+        need = stride * m.max_entries
+        if base + need > MAPS_LIMIT:
+            raise UnsupportedError(f"map {m.name}: {m.max_entries} entries of {stride} bytes "
+                                   f"do not fit the {(MAPS_LIMIT - MAPS_BASE) >> 20} MiB that "
+                                   "bpfjit gives all maps together")
         readonly = m.initial is not None and (m.section or "").startswith(".rodata")
         region = Region.zeroed(f"map:{m.name}", base, stride * m.max_entries,
                                Perm.R if readonly else Perm.RW, init=m.initial or b"",

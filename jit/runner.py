@@ -194,6 +194,8 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
         state["depth"] += 1
         try:
             uc.emu_start(addr, CALLBACK_SENTINEL, count=budget)
+        except UcError as e:            # a fault inside the callback: the program's fault
+            raise _fault_from(state, e, images, uc, spec) from None
         finally:
             state["depth"] -= 1
         if state["error"] is not None or state["fault"] is not None:
