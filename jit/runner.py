@@ -277,4 +277,10 @@ def _fault_from(state, err, images, uc, spec):
             return RunError(f"jump to unmapped address 0x{addr:x}", pc=pc)
         return MemoryFault(kind, addr, size, pc=pc, native_pc=native)
     native = uc.reg_read(spec.pc_reg)
+    # no memory hook fired: a CPU exception (MIPS address error on a wild pointer);
+    # the backend can say which access its instruction at pc was
+    access = spec.fault_access(uc) if hasattr(spec, "fault_access") else None
+    if access is not None:
+        kind, addr, size = access
+        return MemoryFault(kind, addr, size, pc=_pc_at(images, native), native_pc=native)
     return RunError(f"the emulated CPU stopped: {err}", pc=_pc_at(images, native))

@@ -77,10 +77,15 @@ DADDIU = 0o31
 SPECIAL2, SPECIAL3 = 0o34, 0o37
 LB, LH, LW, LBU, LHU, LWU = 0o40, 0o41, 0o43, 0o44, 0o45, 0o47
 SB, SH, SW = 0o50, 0o51, 0o53
+LWL, LWR, LDL, LDR = 0o42, 0o46, 0o32, 0o33         # unaligned halves
+SWL, SWR, SDL, SDR = 0o52, 0o56, 0o54, 0o55
 LL, LLD, LD, SC, SCD, SD = 0o60, 0o64, 0o67, 0o70, 0o74, 0o77
+
+BEQL, BNEL, BLEZL, BGTZL = 0o24, 0o25, 0o26, 0o27
 
 # REGIMM rt field.
 BLTZ_RT, BGEZ_RT, BLTZAL_RT, BGEZAL_RT = 0o00, 0o01, 0o20, 0o21
+BLTZL_RT, BGEZL_RT = 0o02, 0o03
 
 # SPECIAL3 functions and the BSHFL / DBSHFL selectors carried in the sa field.
 EXT, DEXTM, DEXTU, DEXT, INS, DINSM, DINSU, DINS = 0, 1, 2, 3, 4, 5, 6, 7
@@ -658,6 +663,52 @@ def sd(rt: Gpr, off: int, base: Gpr) -> int:
     return _mem(SD, rt, off, base)
 
 
+# The unaligned pairs: each loads or stores the part of an unaligned word
+# (doubleword) that lies in one aligned word; which instruction takes the
+# lowest address depends on the byte order (big-endian: lwl at addr, lwr at
+# addr + 3; little-endian the other way round).  Executing both, in either
+# order, leaves a sign-extended word (the whole doubleword).
+
+def lwl(rt: Gpr, off: int, base: Gpr) -> int:
+    """Merge the most-significant part of an unaligned word at base + off into rt."""
+    return _mem(LWL, rt, off, base)
+
+
+def lwr(rt: Gpr, off: int, base: Gpr) -> int:
+    """Merge the least-significant part of an unaligned word at base + off into rt."""
+    return _mem(LWR, rt, off, base)
+
+
+def ldl(rt: Gpr, off: int, base: Gpr) -> int:
+    """Merge the most-significant part of an unaligned doubleword at base + off into rt."""
+    return _mem(LDL, rt, off, base)
+
+
+def ldr(rt: Gpr, off: int, base: Gpr) -> int:
+    """Merge the least-significant part of an unaligned doubleword at base + off into rt."""
+    return _mem(LDR, rt, off, base)
+
+
+def swl(rt: Gpr, off: int, base: Gpr) -> int:
+    """Store the most-significant part of rt[31:0] to an unaligned word at base + off."""
+    return _mem(SWL, rt, off, base)
+
+
+def swr(rt: Gpr, off: int, base: Gpr) -> int:
+    """Store the least-significant part of rt[31:0] to an unaligned word at base + off."""
+    return _mem(SWR, rt, off, base)
+
+
+def sdl(rt: Gpr, off: int, base: Gpr) -> int:
+    """Store the most-significant part of rt to an unaligned doubleword at base + off."""
+    return _mem(SDL, rt, off, base)
+
+
+def sdr(rt: Gpr, off: int, base: Gpr) -> int:
+    """Store the least-significant part of rt to an unaligned doubleword at base + off."""
+    return _mem(SDR, rt, off, base)
+
+
 def ll(rt: Gpr, off: int, base: Gpr) -> int:
     """rt = sext(mem32[base + off]) and open a link on the address."""
     return _mem(LL, rt, off, base)
@@ -718,6 +769,39 @@ def bltz(rs: Gpr, off: int) -> int:
 def bgez(rs: Gpr, off: int) -> int:
     """if rs >= 0 (signed): pc = slot + off."""
     return regimm(rs, BGEZ_RT, _branch_offset(off))
+
+
+# Branch-likely (deprecated in Release 2, removed in Release 6, still part of
+# MIPS64r2): the delay slot runs only when the branch is taken.
+
+def beql(rs: Gpr, rt: Gpr, off: int) -> int:
+    """if rs == rt: pc = slot + off (else the delay slot is annulled)."""
+    return i_type(BEQL, rs, rt, _branch_offset(off))
+
+
+def bnel(rs: Gpr, rt: Gpr, off: int) -> int:
+    """if rs != rt: pc = slot + off (else the delay slot is annulled)."""
+    return i_type(BNEL, rs, rt, _branch_offset(off))
+
+
+def blezl(rs: Gpr, off: int) -> int:
+    """if rs <= 0 (signed): pc = slot + off (else the delay slot is annulled)."""
+    return i_type(BLEZL, rs, 0, _branch_offset(off))
+
+
+def bgtzl(rs: Gpr, off: int) -> int:
+    """if rs > 0 (signed): pc = slot + off (else the delay slot is annulled)."""
+    return i_type(BGTZL, rs, 0, _branch_offset(off))
+
+
+def bltzl(rs: Gpr, off: int) -> int:
+    """if rs < 0 (signed): pc = slot + off (else the delay slot is annulled)."""
+    return regimm(rs, BLTZL_RT, _branch_offset(off))
+
+
+def bgezl(rs: Gpr, off: int) -> int:
+    """if rs >= 0 (signed): pc = slot + off (else the delay slot is annulled)."""
+    return regimm(rs, BGEZL_RT, _branch_offset(off))
 
 
 def _not_ra(rs: Gpr, name: str) -> None:

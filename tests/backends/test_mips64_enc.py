@@ -161,9 +161,12 @@ FORMS: list[Form] = [
     *(Form(f, (REG, REG)) for f in (E.seb, E.seh, E.wsbh, E.dsbh, E.dshd)),
     *(Form(f, (REG, MEM)) for f in (E.lb, E.lbu, E.lh, E.lhu, E.lw, E.lwu, E.ld, E.sb, E.sh,
                                     E.sw, E.sd, E.ll, E.lld, E.sc, E.scd)),
+    *(Form(f, (REG, MEM)) for f in (E.lwl, E.lwr, E.ldl, E.ldr, E.swl, E.swr, E.sdl, E.sdr)),
     Form(E.sync, (STYPE,)),
     *(Form(f, (REG, REG, BRANCH)) for f in (E.beq, E.bne)),
     *(Form(f, (REG, BRANCH)) for f in (E.blez, E.bgtz, E.bltz, E.bgez)),
+    *(Form(f, (REG, REG, BRANCH)) for f in (E.beql, E.bnel)),
+    *(Form(f, (REG, BRANCH)) for f in (E.blezl, E.bgtzl, E.bltzl, E.bgezl)),
     *(Form(f, (REG_NOT_RA, BRANCH)) for f in (E.bltzal, E.bgezal)),
     Form(E.b, (BRANCH,)),
     Form(E.bal, (BRANCH,)),
@@ -293,6 +296,8 @@ ALIASES: dict[str, dict[str, Callable[[list], list | None]]] = {
     "subu": {"negu": lambda o: [o[0], ZERO, o[1]]},
     "beq": {"b": lambda o: [ZERO, ZERO, o[0]], "beqz": lambda o: [o[0], ZERO, o[1]]},
     "bne": {"bnez": lambda o: [o[0], ZERO, o[1]]},
+    "beql": {"beqzl": lambda o: [o[0], ZERO, o[1]]},
+    "bnel": {"bnezl": lambda o: [o[0], ZERO, o[1]]},
     "bgezal": {"bal": lambda o: [ZERO, o[0]]},
     "jalr": {"jalr": lambda o: [RA, o[0]] if len(o) == 1 else o,
              "jr": lambda o: [ZERO, o[0]]},
@@ -431,12 +436,28 @@ GOLDEN: list[tuple[Callable[[], int], int, str]] = [
     (lambda: E.sd(Gpr.RA, 32767, Gpr.SP), 0xFFBF7FFF, "sd $ra, 0x7fff($sp)"),
     (lambda: E.lwu(Gpr.V0, -32768, Gpr.A0), 0x9C828000, "lwu $v0, -0x8000($a0)"),
     (lambda: E.lld(Gpr.T0, 0, Gpr.A0), 0xD08C0000, "lld $t4, ($a0)"),
+    # the unaligned pairs, frozen from mips64-linux-gnuabi64-as -march=mips64r2
+    (lambda: E.lwl(Gpr.V0, 32767, Gpr.A0), 0x88827FFF, "lwl $v0, 0x7fff($a0)"),
+    (lambda: E.lwr(Gpr.RA, -32768, Gpr.SP), 0x9BBF8000, "lwr $ra, -0x8000($sp)"),
+    (lambda: E.ldl(Gpr.T0, 3, Gpr.A1), 0x68AC0003, "ldl $t4, 3($a1)"),
+    (lambda: E.ldr(Gpr.AT, -1, Gpr.ZERO), 0x6C01FFFF, "ldr $at, -1($zero)"),
+    (lambda: E.swl(Gpr.T9, 8, Gpr.FP), 0xABD90008, "swl $t9, 8($fp)"),
+    (lambda: E.swr(Gpr.A3, 0, Gpr.A4), 0xB9070000, "swr $a3, ($t0)"),
+    (lambda: E.sdl(Gpr.S0, -16, Gpr.S1), 0xB230FFF0, "sdl $s0, -0x10($s1)"),
+    (lambda: E.sdr(Gpr.V1, 0x1234, Gpr.T8), 0xB7031234, "sdr $v1, 0x1234($t8)"),
     (lambda: E.scd(Gpr.T0, 0, Gpr.A0), 0xF08C0000, "scd $t4, ($a0)"),
     (lambda: E.sync(), 0x0000000F, "sync"),
     (lambda: E.beq(Gpr.V0, Gpr.V1, -4), 0x1043FFFF, "beq $v0, $v1, 0x40000000"),
     (lambda: E.bne(Gpr.A0, Gpr.ZERO, 131068), 0x14807FFF, "bnez $a0, 0x40020000"),
     (lambda: E.bltz(Gpr.A0, -131072), 0x04808000, "bltz $a0, 0x3ffe0004"),
     (lambda: E.bal(8), 0x04110002, "bal 0x4000000c"),
+    # branch-likely, frozen from mips64-linux-gnuabi64-as -march=mips64r2
+    (lambda: E.beql(Gpr.V0, Gpr.V1, 0), 0x50430000, "beql $v0, $v1, 0x40000004"),
+    (lambda: E.bnel(Gpr.A0, Gpr.ZERO, 131068), 0x54807FFF, "bnel $a0, $zero, 0x40020000"),
+    (lambda: E.blezl(Gpr.A1, -131072), 0x58A08000, "blezl $a1, 0x3ffe0004"),
+    (lambda: E.bgtzl(Gpr.RA, 4), 0x5FE00001, "bgtzl $ra, 0x40000008"),
+    (lambda: E.bltzl(Gpr.A2, -8), 0x04C2FFFE, "bltzl $a2, 0x3ffffffc"),
+    (lambda: E.bgezl(Gpr.A3, 12), 0x04E30003, "bgezl $a3, 0x40000010"),
     (lambda: E.jal(0x4FFFFFFC, BRANCH_PC + 4), 0x0FFFFFFF, "jal 0x4ffffffc"),
     (lambda: E.jr(Gpr.RA), 0x03E00008, "jr $ra"),
     (lambda: E.jalr(Gpr.T9), 0x0320F809, "jalr $t9"),
@@ -677,7 +698,8 @@ def test_lui_out_of_range(imm) -> None:
 
 
 @pytest.mark.parametrize("fn", [E.lb, E.lbu, E.lh, E.lhu, E.lw, E.lwu, E.ld, E.sb, E.sh, E.sw,
-                                E.sd, E.ll, E.lld, E.sc, E.scd])
+                                E.sd, E.ll, E.lld, E.sc, E.scd, E.lwl, E.lwr, E.ldl, E.ldr,
+                                E.swl, E.swr, E.sdl, E.sdr])
 @pytest.mark.parametrize("off", [S16[0] - 1, S16[1] + 1])
 def test_mem_offset_out_of_range(fn, off) -> None:
     _raises("offset", lambda: fn(R, off, Gpr.SP))
@@ -714,7 +736,9 @@ def test_branch_offset_out_of_range(off) -> None:
     for call in (lambda: E.beq(R, R, off), lambda: E.bne(R, R, off), lambda: E.blez(R, off),
                  lambda: E.bgtz(R, off), lambda: E.bltz(R, off), lambda: E.bgez(R, off),
                  lambda: E.bltzal(R, off), lambda: E.bgezal(R, off), lambda: E.b(off),
-                 lambda: E.bal(off)):
+                 lambda: E.bal(off), lambda: E.beql(R, R, off), lambda: E.bnel(R, R, off),
+                 lambda: E.blezl(R, off), lambda: E.bgtzl(R, off), lambda: E.bltzl(R, off),
+                 lambda: E.bgezl(R, off)):
         _raises("offset", call)
 
 

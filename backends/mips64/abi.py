@@ -1,0 +1,260 @@
+"""MIPS64 n64 calling convention: frames, prologue/epilogue words, and the Unicorn RunSpec.
+
+This module owns how a function's native frame looks, which registers its
+prologue saves and its epilogue restores, and how the runner enters JIT code,
+reads helper arguments and returns helper results.  Instruction selection for
+LIR ops is emit.py's; the register map is regs.py's.
+
+One frame per eBPF function, sized by its own stack depth (`jit.frame.plan`,
+word 8, n64's 16-byte stack alignment, nothing pushed by the call, no
+argument home area: n64 passes all five helper arguments in a0-a4):
+
+    higher addresses
+    +---------------------------+ <- caller's sp
+    | ra          (if it calls) |    saved[0]
+    | s0..s3      (if used)     |    only the callee-saved homes this function touches
+    | padding to 16             |
+    +---------------------------+ <- sp + fp_off  == eBPF r10 (never in a register)
+    | eBPF stack (depth bytes)  |
+    +---------------------------+ <- sp           16-byte aligned
+    lower addresses
+
+A function that calls nothing, uses no s-register and no stack has no frame
+at all: no `daddiu sp`, and its exit is `jr ra` with something useful in the
+delay slot.  The epilogue's own delay slot pops the frame.
+
+The entry function of a program that tail-calls starts with the store that
+zeroes the tail-call count; its `tail_entry` is the instruction after it, so
+a tail call lands in the ordinary prologue with the count kept.
+
+Running under Unicorn: the CPU model must be MIPS64R2-generic (the default
+R4000 traps on dext/dins/seb/wsbh...).  Unicorn has a reported crash when a
+saved context is restored and run again at a `jalr` with a delay slot
+(unicorn issue 2134); jit/runner.py builds a fresh Uc for every run, and it
+must stay that way for this backend.  (Callbacks that helpers run, such as
+bpf_loop's, do save and restore the context inside the helper hook, at the
+trampoline's `jr ra`; the callback fixtures agree on both byte orders, but
+that is the one place the pattern remains.)  Helper trampolines are
+`jr ra; nop`: the runner's hook runs the Python helper at the slot address,
+then the slot returns to the instruction after the JIT code's `jalr` delay
+slot.  `enter_call` starts such a callback as a bpf-to-bpf call would.
+
+Unicorn runs the code in kernel mode, so a wild pointer into a kernel
+segment (0xffff_ffff_8000_0000 and up) is translated instead of faulting,
+and one above the 32-bit user segment raises an address-error exception the
+runner reports as a RunError rather than a MemoryFault.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backends.base import AbiSpec
+from backends.mips64 import enc as E
+from backends.mips64.enc import Gpr
+from backends.mips64.regs import CALLEE_SAVED
+from jit.frame import Frame, plan
+
+WORD = 8
+STACK_ALIGN = 16
+
+ABI = AbiSpec(word=WORD, stack_align=STACK_ALIGN, incoming=0,
+              arg_regs=("a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7"),
+              ret_regs=("v0",),
+              callee_saved=("s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "gp", "fp"))
+
+
+def frame_for(depth: int, used_natives, calls: bool) -> Frame:
+    """The frame of one function: ra if it calls, then the callee-saved registers it uses."""
+    saved = [Gpr.RA] if calls else []
+    saved += [r for r in CALLEE_SAVED if r in used_natives]
+    return plan(depth, saved, word=WORD, align=STACK_ALIGN)
+
+
+def prologue(frame: Frame) -> list[int]:
+    """Allocate the frame and save registers (the frame is small: offsets fit 16 bits)."""
+    if frame.size == 0:
+        return []
+    words = [E.daddiu(Gpr.SP, Gpr.SP, -frame.size)]
+    words += [E.sd(reg, off, Gpr.SP) for reg, off in frame.saved]
+    return words
+
+
+def restore(frame: Frame) -> list[int]:
+    """Reload the saved registers (the frame itself is popped by `pop`)."""
+    return [E.ld(reg, off, Gpr.SP) for reg, off in frame.saved]
+
+
+def pop(frame: Frame) -> int:
+    """The word that frees the frame (a nop when there is none): fits a delay slot."""
+    return E.daddiu(Gpr.SP, Gpr.SP, frame.size) if frame.size else E.nop()
+
+
+def hi_lo(addr: int) -> tuple[int, int] | None:
+    """(hi, lo) with addr == sext32(hi << 16) + sext16(lo), or None if addr needs more.
+
+    `lo` is signed, as `daddiu` and load/store displacements read it (the
+    R_MIPS_HI16/LO16 pair); `hi` is the 16-bit field for `lui`.
+    """
+    lo = ((addr & 0xFFFF) ^ 0x8000) - 0x8000
+    hi = (addr - lo) >> 16
+    if not -0x8000 <= hi <= 0x7FFF:
+        return None
+    return hi & 0xFFFF, lo
+
+
+def addr_words(rt: Gpr, addr: int) -> list[tuple[int, str]]:
+    """A fixed sequence loading an absolute address, each word with its relocation kind.
+
+    2 words (lui/daddiu: R_MIPS_HI16/LO16) below 2 GiB, else 6
+    (%highest/%higher/%hi/%lo, as GNU as expands `dla`).
+    """
+    hl = hi_lo(addr)
+    if hl is not None:
+        hi, lo = hl
+        return [(E.lui(rt, hi), "hi16"), (E.daddiu(rt, rt, lo), "lo16")]
+    a = addr & ((1 << 64) - 1)
+
+    def part(shift: int, carry: int) -> int:
+        v = ((a + carry) >> shift) & 0xFFFF
+        return v - 0x10000 if v >= 0x8000 else v
+    return [(E.lui(rt, part(48, 0x8000_8000_8000) & 0xFFFF), "highest"),
+            (E.daddiu(rt, rt, part(32, 0x8000_8000)), "higher"),
+            (E.dsll(rt, rt, 16), ""),
+            (E.daddiu(rt, rt, part(16, 0x8000)), "hi16"),
+            (E.dsll(rt, rt, 16), ""),
+            (E.daddiu(rt, rt, ((a & 0xFFFF) ^ 0x8000) - 0x8000), "lo16")]
+
+
+# ------------------------------------------------------------------ running under Unicorn
+
+M64 = (1 << 64) - 1
+HELPER_ARGS = (Gpr.A0, Gpr.A1, Gpr.A2, Gpr.A3, Gpr.A4)     # n64: the first five integer args
+
+# major opcode -> (kind, bytes, unaligned half) of every access the backend emits
+ACCESSES = {
+    E.LB: ("read", 1, None), E.LBU: ("read", 1, None), E.LH: ("read", 2, None),
+    E.LHU: ("read", 2, None), E.LW: ("read", 4, None), E.LWU: ("read", 4, None),
+    E.LD: ("read", 8, None), E.LL: ("read", 4, None), E.LLD: ("read", 8, None),
+    E.SB: ("write", 1, None), E.SH: ("write", 2, None), E.SW: ("write", 4, None),
+    E.SD: ("write", 8, None), E.SC: ("write", 4, None), E.SCD: ("write", 8, None),
+    E.LWL: ("read", 4, "left"), E.LWR: ("read", 4, "right"),
+    E.LDL: ("read", 8, "left"), E.LDR: ("read", 8, "right"),
+    E.SWL: ("write", 4, "left"), E.SWR: ("write", 4, "right"),
+    E.SDL: ("write", 8, "left"), E.SDR: ("write", 8, "right"),
+}
+
+
+def _uc(r: Gpr) -> int:
+    """Unicorn's id of a general register (its $0..$31 ids are consecutive; its
+    symbolic names are o32's, where n64's a4 is called t0)."""
+    from unicorn.mips_const import UC_MIPS_REG_0
+    return UC_MIPS_REG_0 + int(r)
+
+@dataclass(frozen=True)
+class MipsRun:
+    """The RunSpec of jit/runner.py for one byte order."""
+    byteorder: str
+
+    @property
+    def uc_arch(self) -> int:
+        from unicorn import UC_ARCH_MIPS
+        return UC_ARCH_MIPS
+
+    @property
+    def uc_mode(self) -> int:
+        from unicorn import UC_MODE_BIG_ENDIAN, UC_MODE_LITTLE_ENDIAN, UC_MODE_MIPS64
+        return UC_MODE_MIPS64 | (UC_MODE_BIG_ENDIAN if self.byteorder == "big"
+                                 else UC_MODE_LITTLE_ENDIAN)
+
+    @property
+    def uc_cpu(self) -> int:
+        from unicorn.mips_const import UC_CPU_MIPS64_MIPS64R2_GENERIC
+        return UC_CPU_MIPS64_MIPS64R2_GENERIC
+
+    @property
+    def cs_arch(self) -> int:
+        import capstone
+        return capstone.CS_ARCH_MIPS
+
+    @property
+    def cs_mode(self) -> int:
+        import capstone
+        return capstone.CS_MODE_MIPS64 | (capstone.CS_MODE_BIG_ENDIAN if self.byteorder == "big"
+                                          else capstone.CS_MODE_LITTLE_ENDIAN)
+
+    @property
+    def pc_reg(self) -> int:
+        from unicorn.mips_const import UC_MIPS_REG_PC
+        return UC_MIPS_REG_PC
+
+    @property
+    def sp_reg(self) -> int:
+        from unicorn.mips_const import UC_MIPS_REG_SP
+        return UC_MIPS_REG_SP
+
+    def helper_slot(self) -> bytes:
+        # jr ra; nop -- the hook has already run the helper when this executes
+        return b"".join(w.to_bytes(4, self.byteorder) for w in (E.jr(Gpr.RA), E.nop()))
+
+    def enter(self, uc, entry: int, sp: int, r1: int, r2: int, sentinel: int) -> int:
+        sp &= ~(STACK_ALIGN - 1)
+        uc.reg_write(_uc(Gpr.A0), r1)
+        uc.reg_write(_uc(Gpr.A1), r2)
+        uc.reg_write(_uc(Gpr.RA), sentinel)
+        uc.reg_write(_uc(Gpr.T9), entry)             # n64 PIC convention: t9 = callee
+        uc.reg_write(_uc(Gpr.SP), sp)
+        return sp
+
+    def enter_call(self, uc, addr: int, sp: int, args: tuple, sentinel: int) -> None:
+        """Set up a call of the eBPF function at `addr` (a callback a helper runs) with
+        eBPF r1..r5 = args, as a bpf-to-bpf call would enter it."""
+        for reg, value in zip(HELPER_ARGS, args):
+            uc.reg_write(_uc(reg), value & M64)
+        uc.reg_write(_uc(Gpr.RA), sentinel)
+        uc.reg_write(_uc(Gpr.T9), addr)
+        uc.reg_write(_uc(Gpr.SP), sp & ~(STACK_ALIGN - 1))
+
+    def helper_args(self, uc) -> tuple:
+        return tuple(uc.reg_read(_uc(r)) & M64 for r in HELPER_ARGS)
+
+    def set_return(self, uc, value: int) -> None:
+        uc.reg_write(_uc(Gpr.V0), value & M64)
+
+    def result(self, uc) -> int:
+        return uc.reg_read(_uc(Gpr.V0)) & M64
+
+    def fault_access(self, uc) -> tuple[str, int, int] | None:
+        """(kind, address, size) of the eBPF access whose load or store at pc faulted.
+
+        For the runner when Unicorn stops without a memory hook having fired
+        (an address-error exception: a wild pointer outside the 32-bit user
+        segment).  The halves of an unaligned sequence (emit.py) report the
+        whole access: its first byte and its size.  None if pc holds no access."""
+        pc = uc.reg_read(self.pc_reg) & M64
+        try:
+            word = int.from_bytes(uc.mem_read(pc, 4), self.byteorder)
+        except Exception:       # noqa: BLE001 - no code there: not an access
+            return None
+        op, base, rt, off = word >> 26, (word >> 21) & 31, (word >> 16) & 31, word & 0xFFFF
+        access = ACCESSES.get(op)
+        if access is None:
+            return None
+        kind, size, part = access
+        ea = (uc.reg_read(_uc(Gpr(base))) + (off - 0x10000 if off & 0x8000 else off)) & M64
+        big = self.byteorder == "big"
+        if part is not None:
+            # the unaligned pairs: "left" takes the lowest address on big-endian
+            # machines and the highest on little-endian ones
+            if (part == "left") != big:
+                ea -= size - 1
+        elif size == 1 and rt == Gpr.T0:
+            # the high byte of an unaligned halfword goes through T0: on a
+            # little-endian machine it is the second byte
+            size = 2
+            if not big:
+                ea -= 1
+        return kind, ea & M64, size
+
+    def return_address(self, uc) -> int:
+        """Inside a helper slot: the address of the JIT code's `jalr` (ra is 8 bytes past it)."""
+        return (uc.reg_read(_uc(Gpr.RA)) & M64) - 8
