@@ -1,0 +1,116 @@
+"""ARM32 backend: ARMv7-A, A32 encoding, little-endian, AAPCS (EABI).
+
+Code overview:
+
+    regs.py   the register map below, the temporaries, fixed frame offsets
+    enc.py    pure A32 encoders (one function per instruction form)
+    pairs.py  64-bit values on 32-bit registers: halves of homes, constants,
+              borrowed pairs, 64-bit mul/shift idioms, the division routine
+    emit.py   LIR op -> encoder calls, one method per op type
+    abi.py    conventions, frames, prologue/epilogue, the Unicorn RunSpec
+
+Register map (eBPF registers are 64-bit: a pair is lo:hi, even:odd so that
+ldrd/strd move a whole register; a slot is 8 bytes at sp + offset):
+
+    | eBPF | home      | role                                                        |
+    |------|-----------|-------------------------------------------------------------|
+    | r0   | r0:r1     | return value: AAPCS returns u64 here, so a helper's result,  |
+    |      |           | a callee's return value and the exit value need no move      |
+    | r1   | [sp, #24] | ctx / argument 1: one ldrd into r0:r1 at a call              |
+    | r2   | [sp, #32] | argument 2: one ldrd into r2:r3 at a call                    |
+    | r3   | [sp, #0]  | arguments 3 and 4: their homes are the AAPCS stack-argument  |
+    | r4   | [sp, #8]  | slots of a call, so a call moves neither                     |
+    | r5   | r4:r5     | argument 5 (stored to [sp, #16] for a C callee)              |
+    | r6   | r6:r7     | callee-saved eBPF -> callee-saved A32: survive calls free    |
+    | r7   | r8:r9     |                                                              |
+    | r8   | r10:r11   |                                                              |
+    | r9   | [sp, #40] | the coldest register; a slot survives calls too              |
+    | r10  | none      | sp + fp_off (upper half 0): memory ops address sp directly   |
+    | AX   | [sp, #48] | the lowering's scratch, its own slot                         |
+    | -    | r2:r3     | temporary pair: a spilled register in one ldrd/strd          |
+    | -    | ip, lr    | temporaries; never a home. lr is saved by every prologue     |
+
+The kernel's ARM32 JIT keeps only r0, r1 and r6 in registers and reloads the
+rest from a scratch area around every instruction.  Here the five registers
+in pairs are the most used ones by dynamic count over the fixture and
+benchmark programs (regs.py has the counts), and three things keep the
+spilled ones cheap: the temporary pair (one ldrd/strd per access), a run of
+ops on one spilled register keeps it in that pair and stores it once
+(emit.py), and a liveness analysis per register half skips every upper (or
+lower) half nobody reads (pairs.live_after): pointer arithmetic, bytes loaded
+for a JMP32, dead zero-extensions.
+
+Options: `cpu` ("cortex-a15": udiv/sdiv; "cortex-a9": no hardware divide,
+every division goes to the runtime routine), and per compile `rotate=k`:
+eBPF register i takes the default home of register (i + k) mod 10 (r0..r9;
+pairs and slots rotate together; the temporary pair r2:r3 stays).  Rotation
+applies to call-free programs: a program with helper, local or tail calls is
+refused with UnsupportedError, because calls pin arguments, the result and
+the preserved registers to the default map.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from backends.base import AbiSpec, Caps, Compiled
+from jit.errors import UnsupportedError
+from jit.lir import CallHelper, CallLocal, LirProgram, LoadAddr, Symbol, SymKind, TailCall
+
+from .abi import RunSpec, STACK_ALIGN, WORD
+from .emit import Emitter
+from .regs import RegMap
+
+CPUS = {"cortex-a15": True, "cortex-a9": False}      # cpu -> has udiv/sdiv
+
+ABI = AbiSpec(word=WORD, stack_align=STACK_ALIGN, incoming=0,
+              arg_regs=("r0", "r1", "r2", "r3"), ret_regs=("r0", "r1"),
+              callee_saved=("r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"))
+
+# Where an operand's encoding changes form, for the ±2^n sweeps: the 8 bits of a
+# modified immediate (and the ldrh/ldrd offset), the 12-bit ldr/str offset, and
+# movw's 16 bits.
+IMM_LIMITS = (0xFF, 0xFFF, 0xFFFF)
+
+
+@dataclass
+class Arm32Backend:
+    cpu: str = "cortex-a15"
+    name: str = "arm32"
+    caps: Caps = field(init=False)
+    abi: AbiSpec = ABI
+    _run: RunSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.cpu not in CPUS:
+            raise UnsupportedError(f"arm32: unknown cpu {self.cpu!r} "
+                                   f"(known: {', '.join(CPUS)})")
+        self.caps = Caps(alu32_zext=False, byteorder="little", word_bits=32,
+                         hw_div=CPUS[self.cpu], imm_limits=IMM_LIMITS)
+
+    @property
+    def run(self) -> RunSpec:
+        if self._run is None:
+            self._run = RunSpec(self.cpu)
+        return self._run
+
+    def compile(self, lir: LirProgram, *, link: Callable[[Symbol], int], base: int,
+                options: dict | None = None) -> Compiled:
+        rotate = int((options or {}).get("rotate", 0) or 0)
+        if rotate % 10 and not call_free(lir):
+            raise UnsupportedError("arm32: rotate applies to call-free programs only (calls "
+                                   "pin arguments, the result and the preserved registers)")
+        em = Emitter(lir, link, base, RegMap(rotate), self.caps.hw_div)
+        return em.compile()
+
+
+def call_free(lir: LirProgram) -> bool:
+    """No helper, local or tail calls, and no function addresses: rotation is safe."""
+    return not any(type(op) in (CallHelper, CallLocal, TailCall)
+                   or (type(op) is LoadAddr and op.sym.kind == SymKind.FUNC)
+                   for f in lir.funcs for op in f.ops)
+
+
+def make(cpu: str = "cortex-a15", **options) -> Arm32Backend:
+    """The ARM32 backend for `cpu` (cortex-a15 with a hardware divide, or cortex-a9)."""
+    return Arm32Backend(cpu=cpu)

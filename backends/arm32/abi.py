@@ -1,0 +1,237 @@
+"""ARM32 calling conventions, frames, prologues and epilogues, and the Unicorn RunSpec.
+
+Owns: which native registers a function saves, its frame (via jit.frame.plan),
+the prologue/epilogue code, how helper and local calls pass eBPF r1-r5 and
+get r0 back, and how the runner enters, reads and leaves native code.
+Does not own: the register map (regs.py), op lowering (emit.py), encodings.
+
+Every call passes eBPF r1 in r0:r1 and r2 in r2:r3, and r3 and r4 in the
+8-byte stack-argument slots at the caller's sp + 0 and + 8 (their homes, so
+the caller moves nothing); every function returns r0 in r0:r1 (its home).
+Two conventions differ in the rest, chosen per callee:
+
+- **C (AAPCS)**: helpers, the entry function, and any function whose address
+  is taken (LDDW src=4: a callback that a helper could call).  r5 is passed
+  at the caller's sp + 16 (the fifth 64-bit argument); r4-r11 are preserved.
+  The runner's trampolines read exactly this layout.
+- **internal**: every other bpf-to-bpf callee.  r5 stays in its home (r4:r5);
+  only the homes of eBPF r6-r9 are preserved.  A call is one `bl` after
+  loading r1 and r2.
+
+Frame (every function; offsets from sp after the prologue):
+
+    +---------------------------+ <- caller's sp (CFA)
+    | pushed: r4..r11 as needed |   one `push`, lr always (the return address;
+    | and lr                    |   lr is also a temporary)
+    +---------------------------+
+    | padding to 8              |
+    +---------------------------+ <- sp + fp_off == eBPF r10
+    | eBPF stack (depth bytes)  |
+    +---------------------------+ <- sp + 96
+    | division area  (16)       |   sp + 80: dividend/result, divisor
+    | borrow area    (24)       |   sp + 56: pairs saved by long sequences
+    | AX, r9, r2, r1 (8 each)   |   sp + 24: spill slots
+    +---------------------------+ <- sp + 24
+    | stack args r3, r4, r5     |   sp + 0: the homes of r3 and r4, r5 at a C call
+    +---------------------------+ <- sp (8-aligned)
+
+Tail calls: the entry function of a program that makes tail calls zeroes the
+tail-call count in its prologue; its `tail_entry` (where a tail call into the
+program lands) is emitted after the body: the same push, then a branch past
+that store (without a store, `tail_entry` is the entry).  A tail call frees
+its own frame exactly as the epilogue does, with ctx in r0:r1, and jumps; the
+target returns to whoever called the function that tail-called (r0 in r0:r1
+and r4-r11 preserved, as every function returns), so a tail call from a
+subprogram needs nothing more.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from jit.frame import Frame, plan
+from jit.lir import CallLocal, LirFunc
+
+from .enc import Reg
+from .pairs import E, PairCode
+from .regs import (ARG_PAIRS, ARG_SLOT, CALLEE_SAVED, IP, LR, OUTGOING, SCRATCH, Pair, RegMap,
+                   Slot, T)
+
+WORD = 4
+STACK_ALIGN = 8
+
+
+@dataclass
+class FuncPlan:
+    """Per-function decisions the emitter needs before emitting its body."""
+    index: int
+    cabi: bool                  # follows the C convention (see the module docstring)
+    saved: tuple                # pushed registers, ascending (lr last)
+    frame: Frame
+    entry: int                  # label of the normal entry
+    body: int                   # label after the tail-count store
+    tail_store: bool            # the normal prologue zeroes the tail-call count
+    tail_entry: int | None = None             # label of the tail-call entry, if any
+
+    @property
+    def rest(self) -> int:
+        """Bytes below the pushed registers."""
+        return self.frame.size - WORD * len(self.saved)
+
+
+def function_uses_local_calls(f: LirFunc) -> bool:
+    return any(type(op) is CallLocal for op in f.ops)
+
+
+def plan_function(f: LirFunc, regs: RegMap, *, cabi: bool, entry: int, body: int,
+                  tail_store: bool) -> FuncPlan:
+    """Choose the saved registers and lay out the frame of one function."""
+    if cabi:
+        # AAPCS: preserve what we touch; a local callee may clobber any home.
+        used = regs.natives(r for r in f.regs_used if r < 10)
+        if function_uses_local_calls(f):
+            used = set(CALLEE_SAVED)
+    else:
+        used = regs.natives(r for r in f.regs_used if 6 <= r <= 9)
+    saved = tuple(r for r in CALLEE_SAVED if r in used) + (Reg.LR,)
+    frame = plan(f.stack_depth, tuple(reversed(saved)), word=WORD, align=STACK_ALIGN,
+                 scratch=SCRATCH, outgoing=OUTGOING)
+    return FuncPlan(f.index, cabi, saved, frame, entry, body, tail_store)
+
+
+class AbiCode(PairCode):
+    """Prologues, epilogues and call sequences (mixed into the emitter)."""
+
+    def prologue(self, fp: FuncPlan, entry_live: int, tail_count_addr: int | None) -> None:
+        """Save, allocate the frame, and put the arguments the body reads
+        (`entry_live`: halves live at entry, pairs.live_after) in their homes."""
+        self.w(E.push(fp.saved))
+        if fp.tail_store:
+            # tail count = 0; lr is saved, so it is free here
+            self.load_addr(IP, tail_count_addr)
+            self.w(E.mov_imm(LR, 0), E.str_imm(LR, IP, 0))
+        self.buf.bind(fp.body)
+        if fp.rest:
+            self.dp("sub", Reg.SP, Reg.SP, fp.rest, IP)
+
+        def used(r: int) -> bool:
+            return bool(entry_live >> 2 * r & 3)
+        # r1, r2 arrive in r0:r1 and r2:r3 (T: it is free once they are stored)
+        self.parallel_move([(self.regs[r], p) for r, p in zip((1, 2), ARG_PAIRS) if used(r)])
+        if fp.index == 0:
+            return                                  # a program's entry takes r1 and r2 only
+        for r in (3, 4, 5) if fp.cabi else (3, 4):
+            if used(r):
+                self.move_from_caller(self.regs[r], ARG_SLOT[r], fp)
+
+    def move_from_caller(self, dst, caller_off: int, fp: FuncPlan) -> None:
+        """dst = the 8 bytes at the caller's sp + caller_off (an argument slot)."""
+        off = fp.frame.size + caller_off
+        p = dst if type(dst) is Pair else T
+        if off <= E.LDRH_IMM_MAX:
+            self.w(E.ldrd_imm(p.lo, p.hi, Reg.SP, off))
+        else:
+            self.w(E.ldr_imm(p.lo, Reg.SP, off), E.ldr_imm(p.hi, Reg.SP, off + 4))
+        if p is T:
+            self.w(E.strd_imm(T.lo, T.hi, Reg.SP, dst.off))
+
+    def epilogue(self, fp: FuncPlan) -> None:
+        """Return eBPF r0 in r0:r1 (its home, unless the map is rotated)."""
+        self.move(ARG_PAIRS[0], self.regs[0])
+        self.teardown(fp)
+        self.w(E.pop(fp.saved[:-1] + (Reg.PC,)))
+
+    def teardown(self, fp: FuncPlan, scratch: Reg = IP) -> None:
+        """Free the frame below the pushed registers.  (Every size up to 1020 that is a
+        multiple of 4 is a modified immediate, so `scratch` is only for safety; a
+        tail call, which keeps its target in ip, passes lr.)"""
+        if fp.rest:
+            self.dp("add", Reg.SP, Reg.SP, fp.rest, scratch)
+
+    def tail_entry_stub(self, fp: FuncPlan) -> None:
+        self.w(E.push(fp.saved))
+        self.jump(fp.body)
+
+    # ------------------------------------------------------------ calls
+    def call_args(self, c_abi: bool) -> None:
+        """eBPF r1..r5 where the callee finds them: r1, r2 in r0:r1, r2:r3, r3 and r4
+        in the stack-argument slots (their homes), and r5 at [sp, #16] for a C
+        callee (an internal one finds it in its home)."""
+        for r in (3, 4, 5) if c_abi else (3, 4):
+            dst = Slot(ARG_SLOT[r])
+            if self.regs[r] != dst:
+                self.move(dst, self.regs[r])
+        self.parallel_move([(p, self.regs[r]) for r, p in zip((1, 2), ARG_PAIRS)])
+
+    def call_result(self) -> None:
+        """eBPF r0 from r0:r1 (nothing to do: that is its home, unless rotated)."""
+        if self.regs[0] != ARG_PAIRS[0]:
+            self.move(self.regs[0], ARG_PAIRS[0])
+
+
+# ---------------------------------------------------------------- Unicorn / capstone
+
+class RunSpec:
+    """How jit.runner drives ARMv7 code in Unicorn (AAPCS, little-endian)."""
+
+    def __init__(self, cpu: str) -> None:
+        import capstone
+        from unicorn import UC_ARCH_ARM, UC_MODE_ARM, arm_const
+        self.uc_arch = UC_ARCH_ARM
+        self.uc_mode = UC_MODE_ARM
+        self.uc_cpu = {"cortex-a15": arm_const.UC_CPU_ARM_CORTEX_A15,
+                       "cortex-a9": arm_const.UC_CPU_ARM_CORTEX_A9}[cpu]
+        self.cs_arch = capstone.CS_ARCH_ARM
+        self.cs_mode = capstone.CS_MODE_ARM
+        self.pc_reg = arm_const.UC_ARM_REG_PC
+        self.sp_reg = arm_const.UC_ARM_REG_SP
+        self._r = [getattr(arm_const, f"UC_ARM_REG_R{i}") for i in range(4)]
+        self._lr = arm_const.UC_ARM_REG_LR
+
+    def helper_slot(self) -> bytes:
+        return E.bx(Reg.LR).to_bytes(4, "little")
+
+    def enter(self, uc: Any, entry: int, sp: int, r1: int, r2: int, sentinel: int) -> int:
+        r = self._r
+        sp &= ~7
+        uc.reg_write(r[0], r1 & 0xFFFF_FFFF)
+        uc.reg_write(r[1], (r1 >> 32) & 0xFFFF_FFFF)
+        uc.reg_write(r[2], r2 & 0xFFFF_FFFF)
+        uc.reg_write(r[3], (r2 >> 32) & 0xFFFF_FFFF)
+        uc.reg_write(self._lr, sentinel)
+        uc.reg_write(self.sp_reg, sp)
+        return sp
+
+    def enter_call(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int) -> int:
+        """A C-convention call of the function at native address `entry` (a helper's
+        callback, e.g. bpf_loop's; address-taken functions follow the C convention):
+        r1 in r0:r1, r2 in r2:r3, r3..r5 in the stack-argument slots, lr = sentinel."""
+        args = tuple(a & 0xFFFF_FFFF_FFFF_FFFF for a in args) + (0,) * (5 - len(args))
+        sp = (sp & ~(STACK_ALIGN - 1)) - 32
+        uc.mem_write(sp, b"".join(a.to_bytes(8, "little") for a in args[2:5]))
+        r = self._r
+        uc.reg_write(r[0], args[0] & 0xFFFF_FFFF)
+        uc.reg_write(r[1], args[0] >> 32)
+        uc.reg_write(r[2], args[1] & 0xFFFF_FFFF)
+        uc.reg_write(r[3], args[1] >> 32)
+        uc.reg_write(self._lr, sentinel)
+        uc.reg_write(self.sp_reg, sp)
+        return sp
+
+    def helper_args(self, uc: Any) -> tuple:
+        r = [uc.reg_read(x) for x in self._r]
+        sp = uc.reg_read(self.sp_reg)
+        stack = uc.mem_read(sp, 24)
+        rest = tuple(int.from_bytes(stack[i:i + 8], "little") for i in (0, 8, 16))
+        return (r[0] | r[1] << 32, r[2] | r[3] << 32) + rest
+
+    def set_return(self, uc: Any, value: int) -> None:
+        uc.reg_write(self._r[0], value & 0xFFFF_FFFF)
+        uc.reg_write(self._r[1], (value >> 32) & 0xFFFF_FFFF)
+
+    def result(self, uc: Any) -> int:
+        return uc.reg_read(self._r[0]) | uc.reg_read(self._r[1]) << 32
+
+    def return_address(self, uc: Any) -> int:
+        return uc.reg_read(self._lr)
+
