@@ -93,6 +93,11 @@ class RunSpec(Protocol):
     def result(self, uc: Any) -> int:
         """eBPF r0 when the program returned to the sentinel."""
 
+    def enter_call(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int) -> int:
+        """Set up a call of the eBPF function at `entry` as a bpf-to-bpf call would enter
+        it, with eBPF r1..r5 = args, returning to `sentinel`; returns sp.  The runner
+        uses it for helpers that call back into the program (bpf_loop)."""
+
 
 class Backend(Protocol):
     name: str
