@@ -184,6 +184,12 @@ def const_facts(value: int) -> tuple[bool, bool]:
     return -(1 << 31) <= v < (1 << 31), 0 <= v < (1 << 32)
 
 
+@lru_cache(maxsize=16384)
+def _const_plan(rt: Gpr, value: int) -> tuple:
+    """(li words, sx, zx, align) for rt = value: what `load_const` needs, computed once."""
+    return (_li_words(rt, s64(value)),) + const_facts(value) + (low_bit(value),)
+
+
 # ------------------------------------------------------------------ tables
 
 LOADS = {(1, False): E.lbu, (2, False): E.lhu, (4, False): E.lwu, (8, False): E.ld,
@@ -223,20 +229,33 @@ class Held(NamedTuple):
     after: int | None = None
 
 
+def mask(regs) -> int:
+    """A set of registers as a bit mask (bit n: register n)."""
+    m = 0
+    for r in regs:
+        m |= 1 << r
+    return m
+
+
+CLOBBERED_MASK = mask(CALL_CLOBBERED)
+
+
 class Known:
-    """Facts about native registers at one point (see the module docstring)."""
+    """Facts about native registers at one point (see the module docstring).
+
+    sx, zx and free are bit masks (bit n: register n), so copying and meeting
+    facts at every label and branch costs a few integer operations."""
     __slots__ = ("sx", "zx", "free", "align")
 
     def __init__(self, sx=(), zx=(), free=(), align=None) -> None:
-        self.sx = set(sx)
-        self.zx = set(zx)
-        self.free = set(free)
+        self.sx = mask(sx)
+        self.zx = mask(zx)
+        self.free = mask(free)
         self.align = dict(align or {})
 
     def copy(self) -> "Known":
         k = Known.__new__(Known)
-        k.sx, k.zx, k.free, k.align = (self.sx.copy(), self.zx.copy(), self.free.copy(),
-                                       self.align.copy())
+        k.sx, k.zx, k.free, k.align = self.sx, self.zx, self.free, self.align.copy()
         return k
 
     def meet(self, other: "Known | None") -> "Known":
@@ -253,10 +272,12 @@ class Known:
         return (isinstance(other, Known) and self.sx == other.sx and self.zx == other.zx
                 and self.free == other.free and self.align == other.align)
 
-    def forget(self, regs) -> None:
-        self.sx.difference_update(regs)
-        self.zx.difference_update(regs)
-        self.free.difference_update(regs)
+    def forget(self, regs, regs_mask: int) -> None:
+        """Nothing is known of `regs` any more (`regs_mask`: the same as a mask)."""
+        keep = ~regs_mask
+        self.sx &= keep
+        self.zx &= keep
+        self.free &= keep
         for r in regs:
             self.align.pop(r, None)
 
@@ -315,8 +336,14 @@ class Emitter:
 
     def flush(self) -> None:
         """Write the held words (and the marks between them) where they were emitted."""
+        buf = self.buf
         for item in self.pending:
-            self.write(item)
+            if type(item) is int:
+                buf.mark(item)
+            else:
+                buf.word(item.word)
+                if item.after is not None:
+                    buf.bind(item.after)
         self.pending = []
 
     def write(self, item) -> None:
@@ -329,17 +356,23 @@ class Emitter:
                 self.buf.bind(item.after)
 
     def emit(self, *words: int) -> None:
-        self.flush()
-        self.do_mark()
-        self.buf.words(words)
+        """Write the held words, the pending mark, then `words` (even none: a barrier)."""
+        if self.pending:
+            self.flush()
+        if self.want_mark is not None:                       # nothing held now: mark here
+            self.buf.mark(self.want_mark)
+            self.want_mark = None
+        if words:
+            self.buf.words(words)
         self.heads_open = []
 
     def alu(self, word: int, *regs: Gpr) -> None:
         """One ALU word that cannot fault: held so a later delay slot may take it.
 
         `regs` must name every register it reads or writes."""
-        self.do_mark()
         p = self.pending
+        if self.want_mark is not None:
+            self.do_mark()
         after = None
         if self.heads_open:                                  # the first word at a label
             after = self.buf.new_label()
@@ -401,25 +434,18 @@ class Emitter:
                align: int = 1) -> None:
         """n was written: record what is known about the new value."""
         k = self.k
-        if sx:
-            k.sx.add(n)
-        else:
-            k.sx.discard(n)
-        if zx:
-            k.zx.add(n)
-        else:
-            k.zx.discard(n)
-        if free:
-            k.free.add(n)
-        else:
-            k.free.discard(n)
+        bit = 1 << n
+        k.sx = k.sx | bit if sx else k.sx & ~bit
+        k.zx = k.zx | bit if zx else k.zx & ~bit
+        k.free = k.free | bit if free else k.free & ~bit
         if align > 1:
             k.align[n] = align
         else:
             k.align.pop(n, None)
 
     def facts(self, n: Gpr) -> tuple[bool, bool]:
-        return n in self.k.sx, n in self.k.zx
+        k = self.k
+        return bool(k.sx >> n & 1), bool(k.zx >> n & 1)
 
     def read(self, r: int, tmp: Gpr, out: list) -> Gpr:
         """The register holding eBPF r; r10 is materialised into tmp (words go to out)."""
@@ -432,26 +458,28 @@ class Emitter:
     def sext(self, n: Gpr, tmp: Gpr, out: list) -> Gpr:
         """A register holding sext32(low half of n): n itself when known sx, n
         sign-extended in place when its upper half is free, else a copy in tmp."""
-        if n in self.k.sx:
+        k = self.k
+        if k.sx >> n & 1:
             return n
-        if n in self.k.free and n not in TEMPS:
+        if k.free >> n & 1 and n not in TEMPS:
             out.append(E.sll(n, n, 0))
-            self.k.sx.add(n)
-            self.k.zx.discard(n)
+            k.sx |= 1 << n
+            k.zx &= ~(1 << n)
             return n
         out.append(E.sll(tmp, n, 0))
         return tmp
 
     def sext_into(self, d: Gpr, a: Gpr, out: list) -> Gpr:
         """sext32(a) in a register, using d (about to be overwritten) if a is not sx."""
-        if a in self.k.sx:
+        k = self.k
+        if k.sx >> a & 1:
             return a
-        if a != d and a in self.k.free and a not in TEMPS:
+        if a != d and k.free >> a & 1 and a not in TEMPS:
             return self.sext(a, d, out)
         out.append(E.sll(d, a, 0))
-        self.k.sx.add(d)
-        self.k.zx.discard(d)
-        self.k.align.pop(d, None)
+        k.sx |= 1 << d
+        k.zx &= ~(1 << d)
+        k.align.pop(d, None)
         return d
 
     def const(self, value: int, tmp: Gpr, out: list) -> Gpr:
@@ -461,7 +489,7 @@ class Emitter:
         kreg = self.kregs.get(v)
         if kreg is not None:
             return kreg
-        words = li_words(tmp, v)
+        words = _li_words(tmp, v)                            # (shared: not to be changed)
         self.survey_use(v, len(words))
         out += words
         return tmp
@@ -672,8 +700,10 @@ class Emitter:
 
     def stack_address(self, op: lir.Alu, d: Gpr) -> bool:
         """`r = r10; r += k` (a pointer into the stack, for a helper) is one daddiu."""
+        if op.src != lir.R10:                                # the common case: not r10
+            return False
         nxt = self.next_op()
-        if not (op.width == 64 and op.src == lir.R10 and type(nxt) is lir.Alu
+        if not (op.width == 64 and type(nxt) is lir.Alu
                 and nxt.dst == op.dst and nxt.width == 64 and nxt.op in (Op.ADD, Op.SUB)
                 and isinstance(nxt.src, Imm)):
             return False
@@ -729,21 +759,22 @@ class Emitter:
     def logic_facts(self, o: Op, a: Gpr, s: Gpr) -> tuple[bool, bool]:
         """(sx, zx) of a <o> s for AND/OR/XOR."""
         k = self.k
-        sx = a in k.sx and s in k.sx
-        zx = (a in k.zx or s in k.zx) if o == Op.AND else (a in k.zx and s in k.zx)
+        both = 1 << a | 1 << s
+        sx = k.sx & both == both
+        zx = bool(k.zx & both) if o == Op.AND else k.zx & both == both
         return sx, zx
 
     def load_const(self, n: Gpr, value: int, free: bool = False) -> None:
-        kreg = self.kregs.get(s64(value))
+        words, sx, zx, align = _const_plan(n, value)
+        kreg = self.kregs.get(s64(value)) if self.kregs else None
         if kreg is not None:
             self.alu(E.move(n, kreg), n, kreg)
         else:
-            words = li_words(n, value)
-            self.survey_use(value, len(words) - 1)
-            self.emit(*words[:-1])
+            if self.survey is not None:
+                self.survey_use(value, len(words) - 1)
+            self.emit(*words[:-1])                           # (none: still a barrier)
             self.alu(words[-1], n)
-        sx, zx = const_facts(value)
-        self.define(n, sx, zx, free, align=low_bit(value))
+        self.define(n, sx, zx, free, align=align)
 
     def copy(self, d: Gpr, a: Gpr) -> None:
         """d = a (64-bit), facts and all."""
@@ -900,7 +931,7 @@ class Emitter:
         sx = zx = False
         k = self.k
         if o in (Op.ADD, Op.SUB):
-            if a in k.sx and s in k.sx:
+            if k.sx >> a & 1 and k.sx >> s & 1:
                 fn = E.addu if o == Op.ADD else E.subu
                 sx = True
             else:                                            # same low half, any inputs
@@ -920,7 +951,7 @@ class Emitter:
             self.emit(*pre)
             self.alu((E.srlv if o == Op.RSH else E.srav)(d, a, s), d, a, s)
             sx = True
-        elif o == Op.MUL and a not in k.sx and s not in k.sx and s != a:
+        elif o == Op.MUL and not k.sx >> a & 1 and not k.sx >> s & 1 and s != a:
             self.emit(E.dmultu(a, s))                        # low half right for any inputs
             self.alu(E.mflo(d), d)
         else:
@@ -1042,7 +1073,7 @@ class Emitter:
         if op.width == 64:
             self.alu(E.dsubu(d, ZERO, d), d)
             self.define(d)
-        elif d in self.k.sx:
+        elif self.k.sx >> d & 1:
             self.alu(E.subu(d, ZERO, d), d)
             self.define(d, sx=True, free=True)
         else:
@@ -1060,8 +1091,9 @@ class Emitter:
 
     def emit_zext(self, op: lir.Zext) -> None:
         d = self.home[op.dst]
-        if d in self.k.zx:
-            self.define(d, d in self.k.sx, True)
+        sx, zx = self.facts(d)
+        if zx:
+            self.define(d, sx, True)
             return
         self.alu(E.dext(d, d, 0, 32), d)                     # clear the upper half
         self.define(d, zx=True)
@@ -1086,8 +1118,8 @@ class Emitter:
         if op.bits == 16:
             self.alu(E.andi(d, d, 0xFFFF), d)
             self.define(d, sx=True, zx=True)
-        elif d in self.k.zx:
-            self.define(d, d in self.k.sx, True, align=self.k.align.get(d, 1))
+        elif self.k.zx >> d & 1:
+            self.define(d, self.facts(d)[0], True, align=self.k.align.get(d, 1))
         else:
             self.alu(E.dext(d, d, 0, 32), d)
             self.define(d, zx=True)
@@ -1140,9 +1172,9 @@ class Emitter:
         else:
             align = self.k.align.get(b, 1)
         aligned = size == 1 or (align >= size and off % size == 0)
-        if fits_s16(off) and fits_s16(off + size - 1):
+        if -0x8000 <= off and off + size - 1 <= 0x7FFF:           # first and last byte fit
             return b, off, aligned
-        out += li_words(ADDR, off)
+        out += _li_words(ADDR, s64(off))
         out.append(E.daddu(ADDR, ADDR, b))
         return ADDR, 0, aligned
 
@@ -1225,7 +1257,7 @@ class Emitter:
         if op.op == AtomicOp.CMPXCHG:
             r0 = self.home[0]
             cmp = r0
-            if not wide and r0 not in self.k.sx:
+            if not wide and not self.k.sx >> r0 & 1:
                 # ll sign-extends a word, so the W compare is on sign-extended values
                 # (into t9, not T1: sc rewrites T1 before a retry compares again)
                 cmp = CALL
@@ -1313,8 +1345,8 @@ class Emitter:
         if op.width == 32:
             k = self.k
             regs = [r for r in (ra, rb) if r is not None]
-            zmode = (not all(r in k.sx for r in regs) and cond not in SIGNED
-                     and all(r in k.zx for r in regs))
+            m = mask(regs)
+            zmode = k.sx & m != m and cond not in SIGNED and k.zx & m == m
             if isinstance(b, Imm):
                 b = Imm(b.value & M32 if zmode else s32(b.value))
             if isinstance(b, Imm) and never_taken(cond, b.value):
@@ -1341,9 +1373,10 @@ class Emitter:
             rb = self.const(s32(v32), T1, words)
             rb_sx, rb_zx = True, v32 < (1 << 31)
         else:
-            rb_sx, rb_zx = rb in k.sx, rb in k.zx
+            rb_sx, rb_zx = self.facts(rb)
         words.append(E.and_(T0, ra, rb))
-        if not (ra in k.zx or rb_zx or (ra in k.sx and rb_sx)):
+        ra_sx, ra_zx = self.facts(ra)
+        if not (ra_zx or rb_zx or (ra_sx and rb_sx)):
             words.append(E.sll(T0, T0, 0))                   # test the low half only
         return words, "bne", T0, ZERO
 
@@ -1431,14 +1464,14 @@ class Emitter:
         slot = self.take_slot({CALL, RA})                    # runs before the helper does
         self.addr_load(CALL, addr, sym)                      # t9 = helper (n64: jalr t9)
         self.emit(E.jalr(CALL), slot)
-        self.k.forget(CALL_CLOBBERED)
+        self.k.forget(CALL_CLOBBERED, CLOBBERED_MASK)
         if op.id in MAP_VALUE_HELPERS:
             self.k.align[self.home[0]] = 8
 
     def emit_call_local(self, op: lir.CallLocal) -> None:
         slot = self.take_slot({AT, RA})
         self.buf.branch(self.func_labels[op.func], branches.call_forms(slot, self.order))
-        self.k.forget(CALL_CLOBBERED)
+        self.k.forget(CALL_CLOBBERED, CLOBBERED_MASK)
 
     def emit_tail_call(self, op: lir.TailCall) -> None:
         """The kernel's order: index < max_entries, count < 33, count += 1, slot != 0."""

@@ -105,6 +105,8 @@ def _field(value: int, bits: int, name: str) -> int:
 
 def _signed(value: int, bits: int, name: str) -> int:
     """`value` as a two's-complement field of `bits` bits, or EncodingError naming the field."""
+    if type(value) is int and -(1 << (bits - 1)) <= value < 1 << (bits - 1):
+        return value & ((1 << bits) - 1)                   # fits: the common case
     if not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
@@ -148,6 +150,8 @@ def jump_fits(target: int, slot: int) -> bool:
 #  31     26 25   21 20   16 15   11 10    6 5      0
 # | SPECIAL |  rs   |  rt   |  rd   |  sa   | funct  |
 def r_type(rs: int, rt: int, rd: int, sa: int, funct: int) -> int:
+    if not ((rs | rt | rd | sa) >> 5 or funct >> 6):      # every field fits: the common case
+        return rs << 21 | rt << 16 | rd << 11 | sa << 6 | funct
     return (_field(rs, 5, "rs") << 21 | _field(rt, 5, "rt") << 16
             | _field(rd, 5, "rd") << 11 | _field(sa, 5, "sa") << 6 | _field(funct, 6, "funct"))
 
@@ -156,6 +160,8 @@ def r_type(rs: int, rt: int, rd: int, sa: int, funct: int) -> int:
 # | opcode  |  rs   |  rt   |        immediate        |
 def i_type(op: int, rs: int, rt: int, imm: int) -> int:
     """`imm` is the raw 16-bit field; wrappers check signed or unsigned range first."""
+    if not (op >> 6 or (rs | rt) >> 5 or imm >> 16):
+        return op << 26 | rs << 21 | rt << 16 | imm
     return (_field(op, 6, "opcode") << 26 | _field(rs, 5, "rs") << 21
             | _field(rt, 5, "rt") << 16 | _field(imm, 16, "imm"))
 
@@ -176,6 +182,8 @@ def regimm(rs: int, rt: int, offset: int) -> int:
 #  31     26 25   21 20   16 15   11 10    6 5      0
 # | SPECIAL2|  rs   |  rt   |  rd   |   0   | funct  |
 def special2(rs: int, rt: int, rd: int, funct: int) -> int:
+    if not ((rs | rt | rd) >> 5 or funct >> 6):
+        return SPECIAL2 << 26 | rs << 21 | rt << 16 | rd << 11 | funct
     return (SPECIAL2 << 26 | _field(rs, 5, "rs") << 21 | _field(rt, 5, "rt") << 16
             | _field(rd, 5, "rd") << 11 | _field(funct, 6, "funct"))
 
@@ -184,6 +192,8 @@ def special2(rs: int, rt: int, rd: int, funct: int) -> int:
 # | SPECIAL3|  rs   |  rt   |  msb  |  lsb  | funct  |
 def special3(rs: int, rt: int, msb: int, lsb: int, funct: int) -> int:
     """The ext/ins family: `msb` and `lsb` are the raw fields (msbd, msbminus32, ...)."""
+    if not ((rs | rt | msb | lsb) >> 5 or funct >> 6):
+        return SPECIAL3 << 26 | rs << 21 | rt << 16 | msb << 11 | lsb << 6 | funct
     return (SPECIAL3 << 26 | _field(rs, 5, "rs") << 21 | _field(rt, 5, "rt") << 16
             | _field(msb, 5, "msb") << 11 | _field(lsb, 5, "lsb") << 6 | _field(funct, 6, "funct"))
 
@@ -508,6 +518,8 @@ def mul(rd: Gpr, rs: Gpr, rt: Gpr) -> int:
 def _pos_size(pos: int, size: int, pos_lo: int, pos_hi: int, size_lo: int, size_hi: int,
               end_lo: int, end_hi: int) -> None:
     # The manual's per-instruction constraints on pos, size and pos + size.
+    if pos_lo <= pos <= pos_hi and size_lo <= size <= size_hi and end_lo <= pos + size <= end_hi:
+        return                                               # all hold: the common case
     _range(pos, pos_lo, pos_hi, "pos")
     _range(size, size_lo, size_hi, "size")
     _range(pos + size, end_lo, end_hi, "pos+size")
