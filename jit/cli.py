@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(line: str) -> None:
-    print(f"bpfjit: {line}".replace("\n", " "), file=sys.stderr)
+    """One line on stderr; names from a corrupted object may hold control characters,
+    which are escaped so the message stays one line and cannot drive the terminal."""
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+    print(f"bpfjit: {safe}", file=sys.stderr)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -170,7 +170,7 @@ def _compile(prog, arch, helpers, harden, seed, cpu, options, base, facts) -> Im
         raise e.where(file=prog.file)
     if len(compiled.code) > MAX_IMAGE:
         raise BpfjitError(f"the {backend.name} image is {len(compiled.code)} bytes, over the "
-                          f"{MAX_IMAGE >> 20} MiB image-size limit", file=prog.file,
+                          f"{MAX_IMAGE}-byte image-size limit", file=prog.file,
                           func=prog.functions[0].name)
     return Image(arch=backend.name, code=compiled.code, base=base, funcs=compiled.funcs,
                  pc_map=compiled.pc_map, program=prog, backend=backend, relocs=compiled.relocs,

@@ -104,8 +104,10 @@ class Object:
         for p in self.programs:
             if (name is None or p.name == name) and (section is None or p.section == section):
                 return p
-        want = f"program {name!r}" if name else f"section {section!r}" if section else "a program"
-        have = ", ".join(f"{p.name} ({p.section})" for p in self.programs) or "none"
+        have = ", ".join(f"{p.name} ({p.section})" for p in self.programs)
+        if not self.programs:
+            raise BpfjitError("the object has no programs", file=self.file)
+        want = f"program {name!r}" if name else f"section {section!r}"
         raise BpfjitError(f"no {want}; the object has: {have}", file=self.file)
 
 
