@@ -67,22 +67,28 @@ definition (ALU32, MOV32, LDX W/H/B, LD_ABS/LD_IND, 16/32-bit byte swaps,
 atomic fetches of W) whose register is live after it is in `zext_needed`.
 Only r0 is live at a function's exit: r6-r9 are the caller's own again.
 
-Cost: linear in the instructions.  One pass classifies each distinct
-instruction once (a cache keyed by the Insn) into register masks; one flat
-pass builds every block's summaries (written-on-every-path, upper halves read,
-32-bit defs pending); the fixpoints then run over blocks, in one pass when the
-function has no back edges, else by worklist.  The stack interpretation skips
-every instruction and block whose registers hold nothing it tracks (a mask
-test), and loops revisit their blocks a bounded number of times before
-offsets widen.  Nothing recurses on the program: DFS and call graph walks keep
-their own stacks.
+Cost: linear in the instructions.  One C-level pass looks every instruction
+up in a cache of register masks (`_Effects`), which classifies each distinct
+Insn once -- and, since most fields do not matter to it, each distinct
+operation and registers once; one pass per block builds its summaries
+(written-on-every-path, upper halves read, 32-bit defs pending); the
+fixpoints then run over blocks, in one pass when the function has no back
+edges, else by worklist.  The stack interpretation skips every instruction
+and block whose registers hold nothing it tracks (a mask test), and loops
+revisit their blocks a bounded number of times before offsets widen; an entry
+function that never lets r10 escape needs no interpretation at all
+(`stack_direct`).  Nothing recurses on the program: DFS and call graph walks
+keep their own stacks.
 """
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cache, cached_property
+from itertools import chain, compress, count, islice, repeat
+from operator import and_, itemgetter, ne, sub
 from typing import Iterable, Mapping, NamedTuple
 
 from jit.errors import CheckError
@@ -333,6 +339,16 @@ def _kinds() -> tuple[Kind, ...]:
     return tuple(out)
 
 
+# Kind and opcode values as plain ints for the per-instruction loops: on CPython
+# 3.11 reading an enum member (`Kind.ALU64`) costs about 150 ns, more than the
+# comparison it is used in.
+_K_ALU64, _K_ALU32, _K_LDX, _K_ST, _K_STX = (int(Kind.ALU64), int(Kind.ALU32), int(Kind.LDX),
+                                             int(Kind.ST), int(Kind.STX))
+_K_CALL, _K_LDDW, _K_ATOMIC, _K_LDABS = (int(Kind.CALL), int(Kind.LDDW), int(Kind.ATOMIC),
+                                         int(Kind.LDABS))
+_ADD, _SUB, _MOV, _DW = int(Alu.ADD), int(Alu.SUB), int(Alu.MOV), int(Size.DW)
+
+
 class _Special(IntEnum):
     """Why an instruction's pc must be looked at (`_Analysis.specials`)."""
     JUMP = 1
@@ -342,6 +358,11 @@ class _Special(IntEnum):
     LDABS = 5
     SYNTAX = 8          # a bit: some syntactic check fails
 
+
+# as plain ints for `specials` (see _K_ALU64)
+_S_JUMP, _S_EXIT, _S_CALL, _S_LDDW, _S_LDABS, _S_SYNTAX = (
+    int(_Special.JUMP), int(_Special.EXIT), int(_Special.CALL), int(_Special.LDDW),
+    int(_Special.LDABS), int(_Special.SYNTAX))
 
 _SPECIAL = {Kind.ALU64: 0, Kind.ALU32: 0, Kind.LDX: 0, Kind.ST: 0, Kind.STX: 0,
             Kind.ATOMIC: 0, Kind.JCOND: _Special.JUMP, Kind.JCOND32: _Special.JUMP,
@@ -441,7 +462,8 @@ class _VarFp:
     why: str
 
 
-FP0 = _Fp(0, 0, 0)
+FP0 = _Fp(0, 0, 0)              # r10: states hold this one object, so `is FP0` finds r10
+_SCALAR = (type(None), int)     # types of register values that are not pointers
 # a state is a list: r0-r10, then the spilled pointers {offset: value} (or None), then
 # the mask of registers holding something to track (see run_block)
 _SPILLS = 11
@@ -462,27 +484,24 @@ def _fold(code: int, a: int, b: int, wide: bool) -> int | None:
     if not wide:
         a &= M32
         b &= M32
-    if code == Alu.ADD:
-        r = a + b
-    elif code == Alu.SUB:
-        r = a - b
-    elif code == Alu.MUL:
-        r = a * b
-    elif code == Alu.OR:
-        r = a | b
-    elif code == Alu.AND:
-        r = a & b
-    elif code == Alu.XOR:
-        r = a ^ b
-    elif code == Alu.LSH:
-        r = a << (b & (63 if wide else 31))
-    elif code == Alu.RSH:
-        r = a >> (b & (63 if wide else 31))
-    elif code == Alu.NEG:
-        r = -a
-    else:
+    fold = _FOLD.get(code)
+    if fold is None:
         return None
-    return r & (M64 if wide else M32)
+    return fold(a, b, 63 if wide else 31) & (M64 if wide else M32)
+
+
+# ALU code -> (a, b, shift mask) -> result before truncation
+_FOLD = {
+    int(Alu.ADD): lambda a, b, m: a + b,
+    int(Alu.SUB): lambda a, b, m: a - b,
+    int(Alu.MUL): lambda a, b, m: a * b,
+    int(Alu.OR): lambda a, b, m: a | b,
+    int(Alu.AND): lambda a, b, m: a & b,
+    int(Alu.XOR): lambda a, b, m: a ^ b,
+    int(Alu.LSH): lambda a, b, m: a << (b & m),
+    int(Alu.RSH): lambda a, b, m: a >> (b & m),
+    int(Alu.NEG): lambda a, b, m: -a,
+}
 
 
 def _bases(v) -> int:
@@ -548,6 +567,79 @@ class _Func:
         # lowest offset touched through what r1-r5 held at entry; NEVER, or None: unbounded
         self.arg_reach: list[int | None] = [NEVER] * 6
         self.block_tm: list[int] = []
+        self.r10_escapes = False    # r10 is read other than as a memory base (_ESCAPE)
+
+
+class _Effects(dict):
+    """Insn -> `_Analysis.classify` of it, for one function (a dict, so that a whole
+    function is looked up by one C-level `map`).
+
+    Only some fields matter to the classification: the immediate of most
+    instructions and the offset of all but a sign-extending move do not.  A
+    miss looks the instruction up again with those fields cleared in a cache
+    the whole analysis shares, so a program full of different constants and
+    offsets is classified once per operation and registers, not once per
+    instruction.
+    """
+
+    def __init__(self, analysis: "_Analysis") -> None:
+        super().__init__()
+        self.analysis = analysis
+        self.classified = analysis.classified
+        self.r10_escapes = False        # some instruction lets r10 escape (see `_ESCAPE`)
+
+    def __missing__(self, insn):
+        op, dst, src, off, imm = insn
+        keep = _KEEP[op]                # the same key for every insn classify cannot tell apart
+        if keep == _KEEP_NONE:
+            key = (op, dst, src, 0, 0)
+        elif keep == _KEEP_ALL:
+            key = insn
+        elif keep == _KEEP_OFF:
+            key = (op, dst, src, off, 0)
+        else:
+            key = (op, dst, src, 0, 0 if imm == 0 else 1)
+        e = self.classified.get(key)
+        if e is None:
+            e = self.classified[key] = self.analysis.classify(key)
+        self[insn] = e
+        esc = _ESCAPE[op]
+        if esc == _ESC_ALU:
+            if dst == 10 or (op & 8 and src == 10):
+                self.r10_escapes = True
+        elif esc == _ESC_SRC and src == 10:
+            self.r10_escapes = True
+        return e
+
+
+def _keep(op: int, kind: Kind) -> int:
+    """Which fields `classify` reads besides op, dst and src, for opcode `op`."""
+    if kind in (Kind.CALL, Kind.ATOMIC, Kind.BAD):
+        return _KEEP_ALL                    # helper id / atomic operation / anything
+    if kind in (Kind.ALU64, Kind.ALU32):
+        if op & 0xF0 == Alu.END:
+            return _KEEP_ALL                # the width
+        if op & 0xF8 in (Alu.DIV, Alu.MOD):
+            return _KEEP_IMM_ZERO           # division by constant zero
+        if op & 0xF8 == Alu.MOV | 0x08:
+            return _KEEP_OFF                # MOVSX: the width read
+    return _KEEP_NONE
+
+
+_KEEP_NONE, _KEEP_OFF, _KEEP_IMM_ZERO, _KEEP_ALL = range(4)
+_KEEP = tuple(_keep(op, kind) for op, kind in enumerate(_kinds()))
+
+# How an instruction can let r10 escape: read it (or write it) other than as the
+# base of a memory access, the only ways a stack pointer gets into another
+# register or into memory.  ALU: dst or a register src is r10; STX (atomics
+# included): src is r10.
+_ESC_ALU, _ESC_SRC = 1, 2
+_ESCAPE = tuple(_ESC_ALU if op & 7 in (Cls.ALU, Cls.ALU64) else _ESC_SRC if op & 7 == Cls.STX
+                else 0 for op in range(256))
+
+
+_TMASK = itemgetter(7)
+_SPECIAL_OF = itemgetter(6)
 
 
 class _Analysis:
@@ -562,6 +654,7 @@ class _Analysis:
             self.nargs = {i: v for i, v in n.items() if isinstance(v, int)}
         self.problems: dict[tuple[int, str], CheckError] = {}
         self.zext: set[int] = set()
+        self.classified: dict = {}         # insn, unread fields cleared -> classify(it)
 
     # ------------------------------------------------------------ problems
     def problem(self, f: _Func | None, pc: int | None, msg: str) -> None:
@@ -575,10 +668,7 @@ class _Analysis:
         prog = self.prog
         n_slots = prog.n_slots
         # slot -> insn index; -1 marks the second slot of an LDDW (and slots past the end)
-        self.index_of = index_of = [-1] * (n_slots + 1)
-        for i, pc in enumerate(self.pcs):
-            if pc < n_slots:
-                index_of[pc] = i
+        self.index_of = index_of = _slot_index(self.pcs, n_slots)
         index_of[n_slots] = len(self.insns)
         self.tmask = [0] * len(self.insns)
         self.starts = {f.start: k for k, f in enumerate(prog.functions)}
@@ -607,7 +697,7 @@ class _Analysis:
                      deepest_chain=chain, max_frames=frames, problems=problems)
 
     # ------------------------------------------------------------ pass 1: per instruction
-    def classify(self, insn, f: _Func) -> tuple:
+    def classify(self, insn) -> tuple:
         """(read, read64, set, killed, set|killed, def32 reg, special, stack mask).
 
         `special` (a _Special code, 0 for most) says what needs the instruction's
@@ -635,28 +725,19 @@ class _Analysis:
 
     def scan(self, f: _Func) -> None:
         """Per-instruction effects, the syntactic checks, the CFG, the bit-mask dataflows."""
-        insns = self.insns
         lo, hi = f.lo, f.hi
-        effects: list[tuple] = []
-        add = effects.append
-        special: list[int] = []
-        cache: dict = {}
-        tmask = self.tmask
-        for i in range(lo, hi):
-            insn = insns[i]
-            try:
-                e = cache[insn]
-            except KeyError:
-                e = cache[insn] = self.classify(insn, f)
-            add(e)
-            tmask[i] = e[7]
-            if e[6]:
-                special.append(i)
-        for e in cache.values():
+        # one C-level pass: `_Effects` classifies each distinct instruction once
+        distinct = _Effects(self)
+        effects = list(map(distinct.__getitem__, self.insns[lo:hi]))
+        self.tmask[lo:hi] = map(_TMASK, effects)
+        special = list(compress(range(lo, hi), map(_SPECIAL_OF, effects)))
+        for e in distinct.values():
             f.read |= e[0] | e[1]
             f.written |= e[4]
+        f.r10_escapes = distinct.r10_escapes
         leaders, ends = self.specials(f, special, effects)
-        self.cfg(f, sorted(x for x in leaders if x < hi), ends)
+        leaders.discard(hi)                 # after a last jump or exit: not a block
+        self.cfg(f, sorted(leaders), ends)
         self.dataflow(f, effects)
 
     def specials(self, f: _Func, special: list[int],
@@ -677,8 +758,8 @@ class _Analysis:
             code = effects[i - lo][6]
             op, dst, src, off, imm = insns[i]
             pc = pcs[i]
-            kind = code & ~_Special.SYNTAX
-            if kind == _Special.JUMP:
+            kind = code & ~_S_SYNTAX
+            if kind == _S_JUMP:
                 tgt = pc + 1 + (imm if op == 0x06 else off)
                 t = -1
                 if not start <= tgt < end:
@@ -692,16 +773,16 @@ class _Analysis:
                     if t <= i:
                         backwards = True
                 leaders.add(i + 1)
-                if op & 0xF0 == Jmp.JA:
+                if op & 0xF0 == 0x00:                  # JA, gotol
                     ends[i] = (t,) if t >= 0 else ()
                 elif i + 1 < hi:        # fall through first, then the target
                     ends[i] = (i + 1,) if t < 0 or t == i + 1 else (i + 1, t)
                 else:
                     ends[i] = (t,) if t >= 0 else ()
-            elif kind == _Special.EXIT:
+            elif kind == _S_EXIT:
                 leaders.add(i + 1)
                 ends[i] = ()
-            elif kind == _Special.CALL:
+            elif kind == _S_CALL:
                 if src == 1:
                     self.call_ref(f, pc, pc + 1 + imm, "call")
                 elif src == 0:
@@ -712,14 +793,14 @@ class _Analysis:
                         self.problem(f, pc, f"unknown helper {imm}")
                 else:
                     f.kfuncs.add(imm)
-            elif kind == _Special.LDDW:
+            elif kind == _S_LDDW:
                 if src in (1, 2, 5, 6):
                     f.maps.add(imm & M32)
                 elif src == 4:
                     self.call_ref(f, pc, pc + 1 + _sx32(imm), "callback")
-            elif kind == _Special.LDABS:
+            elif kind == _S_LDABS:
                 f.has_ld_abs = True
-            if code & _Special.SYNTAX:
+            if code & _S_SYNTAX:
                 self.syntax(f, insns[i], pc, effects[i - lo])
         f.backwards = backwards
         kinds = _kinds()
@@ -827,53 +908,41 @@ class _Analysis:
         kill = [0] * nb     # registers written (or killed) in the block
         tails: list = [None] * nb   # 32-bit defs still pending at the block's end
         f.block_tm = block_tm = [0] * nb    # union of the block's stack-analysis masks
-        # one flat loop over the function; a block's summary is flushed at the next leader
-        n = f.hi - lo
-        leader = bytearray(n + 1)
-        for a, _ in blocks:
-            leader[a - lo] = 1
-        leader[n] = 1
-        effects.append((0, 0, 0, 0, 0, -1, False, 0))    # a sentinel to flush the last block
-        pend = [0] * 11     # insn index of the pending 32-bit def of each register
-        j = -1
-        s = k = need = bad = u = w_all = bt = pmask = 0
-        i = 0
-        for rd, r64, st, kl, w, dr, _, tm in effects:
-            if leader[i]:
-                if j >= 0:
-                    init_summ[j] = (s, k, need, bad)
-                    block_tm[j] = bt
-                    use[j] = u
-                    kill[j] = w_all
-                    if pmask:
-                        tails[j] = (pmask, tuple(pend))
-                j += 1
-                s = k = need = bad = u = w_all = bt = pmask = 0
-            bt |= tm
-            if rd & ~s:
-                miss = rd & ~s
-                need |= miss & ~k
-                bad |= miss & k
-            if kl:
-                s = (s & ~kl) | st
-                k = (k | kl) & ~st
-            else:
-                s |= st           # k may keep a stale bit for a register now in s: harmless
-            if r64:
-                u |= r64 & ~w_all
-                if pmask & r64:
-                    hit = pmask & r64
-                    pmask &= ~hit
-                    for r in _bits(hit):
-                        zext.add(pcs[lo + pend[r]])
-            w_all |= w
-            if dr >= 0:
-                pend[dr] = i
-                pmask = (pmask & ~w) | 1 << dr
-            elif pmask:
-                pmask &= ~w
-            i += 1
-        effects.pop()
+        pend = [0] * 11     # insn index (from lo) of the pending 32-bit def of each register
+        for j, (a, b) in enumerate(blocks):
+            s = k = need = bad = u = w_all = bt = pmask = 0
+            i = a = a - lo
+            for rd, r64, st, kl, w, dr, _, tm in effects[a:b - lo]:
+                bt |= tm
+                if rd & ~s:
+                    miss = rd & ~s
+                    need |= miss & ~k
+                    bad |= miss & k
+                if kl:
+                    s = (s & ~kl) | st
+                    k = (k | kl) & ~st
+                else:
+                    s |= st           # k may keep a stale bit for a register now in s: harmless
+                if r64:
+                    u |= r64 & ~w_all
+                    if pmask & r64:
+                        hit = pmask & r64
+                        pmask &= ~hit
+                        for r in _bits(hit):
+                            zext.add(pcs[lo + pend[r]])
+                w_all |= w
+                if dr >= 0:
+                    pend[dr] = i
+                    pmask = (pmask & ~w) | 1 << dr
+                elif pmask:
+                    pmask &= ~w
+                i += 1
+            init_summ[j] = (s, k, need, bad)
+            block_tm[j] = bt
+            use[j] = u
+            kill[j] = w_all
+            if pmask:
+                tails[j] = (pmask, tuple(pend))
         self.initialised(f, effects, init_summ)
         # backward liveness of upper halves over the block summaries
         live_in = [0] * nb
@@ -1002,6 +1071,9 @@ class _Analysis:
 
     # ------------------------------------------------------------ stack: abstract interpretation
     def stack(self, f: _Func) -> None:
+        if f.index == 0 and not f.r10_escapes:
+            self.stack_direct(f)
+            return
         blocks, succ, rpo = f.blocks, f.succ, f.rpo
         nb = len(blocks)
         entry: list = [None] * _STATE
@@ -1062,6 +1134,51 @@ class _Analysis:
                     queued[t] = 1
                     heapq.heappush(heap, pos[t])
 
+    def stack_direct(self, f: _Func) -> None:
+        """`stack` for an entry function that never lets r10 escape.
+
+        Its r1-r5 hold no stack pointers at entry (only a subprogram's do), and
+        nothing copies r10, adds to it or stores it: no register and no stack
+        slot can ever hold a stack pointer.  Constants then never meet a
+        pointer either, so the abstract interpretation would learn exactly
+        this: the accesses `*(r10 + off)` of the reachable blocks, checked and
+        measured one by one.
+        """
+        lo, hi = f.lo, f.hi
+        insns, pcs = self.insns, self.pcs
+        kinds = _kinds()
+        # every instruction that touches the stack through r10 has r10 in its mask
+        at = list(compress(range(lo, hi), map(and_, self.tmask[lo:hi], repeat(R10))))
+        if len(f.rpo) < len(f.blocks):
+            live = bytearray(hi - lo)
+            for b in f.rpo:
+                a, e = f.blocks[b]
+                live[a - lo:e - lo] = b"\x01" * (e - a)
+            at = list(compress(at, map(live.__getitem__, map(sub, at, repeat(lo)))))
+        for i in at:
+            op, dst, src, off, _ = insns[i]
+            kind = kinds[op]
+            if kind == _K_LDX:
+                if src != 10:
+                    continue
+                what = "load from"
+            elif kind == _K_STX or kind == _K_ST:
+                if dst != 10:
+                    continue
+                what = "store to"
+            elif kind == _K_ATOMIC:
+                if dst != 10:
+                    continue
+                what = "atomic access to"
+            else:
+                continue
+            size = _SIZES[op]
+            if off >= -MAX_STACK and off + size <= 0:
+                if off < f.min_off:     # in bounds: all that `touch` would do
+                    f.min_off = off
+            else:
+                self.touch(f, FP0, off, size, pcs[i], what)
+
     def fallback(self, f: _Func, bases: int, reason: str) -> None:
         if bases & 1 and f.reason is None:
             f.reason = reason
@@ -1116,12 +1233,12 @@ class _Analysis:
                 continue
             op, dst, src, off, imm = insns[i]
             kind = kinds[op]
-            if kind == Kind.ALU64:
+            if kind == _K_ALU64:
                 if dst == 10:
                     continue          # reported; r10 keeps its value
                 code = op & 0xF0
                 sv = st[src] if op & 8 else imm & M64
-                if code == Alu.MOV:
+                if code == _MOV:
                     if not op & 8 or off == 0:
                         v = sv
                     elif type(sv) is int:   # MOVSX of a constant
@@ -1136,31 +1253,42 @@ class _Analysis:
                     v = self.arith(f, code, dv, sv, pcs[i], dst, src if op & 8 else -1)
                 st[dst] = v
                 pm = pm & ~(1 << dst) if v is None else pm | 1 << dst
-            elif kind == Kind.LDX:
+            elif kind == _K_LDX:
                 base = st[src]
                 v = None
                 if base is not None and type(base) is not int:
-                    self.touch(f, base, off, _SIZES[op], pcs[i], "load from")
+                    if base is FP0 and off >= -MAX_STACK and off + _SIZES[op] <= 0:
+                        if off < f.min_off:     # r10 + off in bounds: `touch` made short
+                            f.min_off = off
+                    else:
+                        self.touch(f, base, off, _SIZES[op], pcs[i], "load from")
                     spills = st[_SPILLS]
-                    if spills and op & 0x18 == Size.DW:
+                    if spills and op & 0x18 == _DW:
                         v = _reload(spills, base, off, pcs[i])
                 if dst != 10:
                     st[dst] = v
                     pm = pm & ~(1 << dst) if v is None else pm | 1 << dst
-            elif kind == Kind.ALU32:
+            elif kind == _K_ALU32:
                 if dst != 10:     # a 32-bit result is never a pointer; constants
                     st[dst] = None    # are only followed in 64-bit arithmetic
                     pm &= ~(1 << dst)
-            elif kind == Kind.STX or kind == Kind.ST:
+            elif kind == _K_STX or kind == _K_ST:
                 base = st[dst]
                 if base is not None and type(base) is not int:
                     size = _SIZES[op]
+                    if (base is FP0 and off >= -MAX_STACK and off + size <= 0
+                            and not st[_SPILLS] and (kind == _K_ST or type(st[src]) in _SCALAR)):
+                        # a scalar to r10 + off, in bounds, nothing spilled: of `touch`
+                        # and `store` only the new lowest offset is left to do
+                        if off < f.min_off:
+                            f.min_off = off
+                        continue
                     self.touch(f, base, off, size, pcs[i], "store to")
                     self.store(f, st, base, off, size,
-                               st[src] if kind == Kind.STX else None, pcs[i], src)
+                               st[src] if kind == _K_STX else None, pcs[i], src)
                 # a pointer stored anywhere else comes back as a scalar the verifier
                 # will not let anyone dereference: nothing to follow
-            elif kind == Kind.CALL:
+            elif kind == _K_CALL:
                 pc = pcs[i]
                 if src == 1:
                     self.call_args(f, st, pc, pc + 1 + imm)
@@ -1173,12 +1301,12 @@ class _Analysis:
                     # a helper may overwrite spilled pointers: keeping them is the safe side
                 st[0] = st[1] = st[2] = st[3] = st[4] = st[5] = None
                 pm &= ~0x3F
-            elif kind == Kind.LDDW:
+            elif kind == _K_LDDW:
                 if dst != 10:
                     v = imm & M64 if src == 0 else None
                     st[dst] = v
                     pm = pm & ~(1 << dst) if v is None else pm | 1 << dst
-            elif kind == Kind.ATOMIC:
+            elif kind == _K_ATOMIC:
                 base = st[dst]
                 val = st[src]
                 size = _SIZES[op]
@@ -1195,7 +1323,7 @@ class _Analysis:
                 elif imm & _FETCH and src != 10:
                     st[src] = None
                     pm &= ~(1 << src)
-            elif kind == Kind.LDABS:
+            elif kind == _K_LDABS:
                 st[0] = st[1] = st[2] = st[3] = st[4] = st[5] = None
                 pm &= ~0x3F
             # jumps, EXIT, BAD: nothing (their mask is 0)
@@ -1208,22 +1336,22 @@ class _Analysis:
             return _fold(code, dv, sv, True)
         ptr_d = dv is not None and td is not int
         ptr_s = sv is not None and ts is not int
-        if code == Alu.ADD or code == Alu.SUB:
+        if code == _ADD or code == _SUB:
             if ptr_d and not ptr_s:
                 if ts is int and td is _Fp:
-                    k = _sx(sv) if code == Alu.ADD else -_sx(sv)
+                    k = _sx(sv) if code == _ADD else -_sx(sv)
                     return _Fp(dv.base, dv.lo + k, dv.hi + k)
                 if td is _VarFp:
                     return dv
-                verb = "added to" if code == Alu.ADD else "subtracted from"
+                verb = "added to" if code == _ADD else "subtracted from"
                 return _VarFp(1 << dv.base, pc, f"a variable is {verb} r{dst} at pc {pc}")
-            if code == Alu.ADD and ptr_s and not ptr_d:
+            if code == _ADD and ptr_s and not ptr_d:
                 if td is int and ts is _Fp:
                     k = _sx(dv)
                     return _Fp(sv.base, sv.lo + k, sv.hi + k)
                 return _VarFp(_bases(sv), pc, f"r{src} (a stack pointer) is added to a variable "
                               f"at pc {pc}")
-            if code == Alu.SUB and ptr_d and ptr_s:
+            if code == _SUB and ptr_d and ptr_s:
                 return None           # pointer difference: a scalar
         if not ptr_d and not ptr_s:
             return None
@@ -1396,6 +1524,23 @@ class _Analysis:
         worst = max(topo, key=lambda k: before[k] + alloc[k])
         chain = tuple(funcs[k].start for k, _ in path(via, worst))
         return before[worst] + alloc[worst], chain, frames
+
+
+def _slot_index(pcs: list[int], n_slots: int) -> list[int]:
+    """Slot -> index of the instruction starting there, -1 for none, for slots 0..n_slots.
+
+    `pcs` (increasing) goes up by one except after an LDDW: each run of
+    consecutive pcs is copied as one range (this runs for every program)."""
+    index_of = [-1] * (n_slots + 1)
+    k = bisect_left(pcs, n_slots)           # the instructions that start below n_slots
+    # indices where a run starts again after an LDDW's second slot
+    breaks = compress(count(1), map(ne, map(sub, islice(pcs, 1, k), pcs), repeat(1)))
+    a = 0
+    for b in chain(breaks, (k,)):
+        if b > a:
+            index_of[pcs[a]:pcs[a] + b - a] = range(a, b)
+        a = b
+    return index_of
 
 
 def _join_state(old: list, new: list, widen: bool, pc: int) -> list | None:

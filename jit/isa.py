@@ -13,7 +13,11 @@ Slot layout (bpfel; bpfeb stores off/imm big-endian and swaps the nibbles):
 from __future__ import annotations
 
 import struct
+import sys
+from array import array
 from enum import IntEnum
+from itertools import compress, count, repeat
+from operator import eq, itemgetter
 from typing import NamedTuple
 
 from jit.errors import IsaError
@@ -400,12 +404,79 @@ def decode(data: bytes, order: str = "little", *, validate: bool = True) -> list
 
     `order` is "little" (bpfel) or "big" (bpfeb).  Raises IsaError naming the
     slot on a truncated buffer, a truncated LDDW or an invalid instruction.
-    The common case is checked against a per-opcode table of allowed field
-    values (`_rules`); anything it does not accept goes through `check` for
-    the precise message.
+
+    Real programs repeat the same few thousand slots over and over, so each
+    distinct 8-byte slot is decoded and checked once (`_decode_distinct`) and
+    identical slots share one Insn.  Whenever that finds anything wrong, the
+    buffer is decoded again slot by slot (`_decode_each`), which raises the
+    error of the first bad slot with the precise message.
     """
     if len(data) % SLOT:
         raise IsaError(f"bytecode length {len(data)} is not a multiple of 8", pc=len(data) // SLOT)
+    out = _decode_distinct(data, order, validate)
+    return out if out is not None else _decode_each(data, order, validate)
+
+
+def _decode_distinct(data: bytes, order: str, validate: bool) -> list[Insn] | None:
+    """`decode` for a buffer with nothing wrong in it; None if anything is."""
+    n = len(data) // SLOT
+    # each slot as one integer (the host's order: it only has to tell slots apart)
+    keys = array("Q", data) if _Q_IS_8_BYTES else struct.unpack(f"={n}Q", data)
+    # a valid program has an LDDW exactly where an opcode byte is 0x18, its second slot after it
+    ops = data[::SLOT]
+    lddws = []
+    p = ops.find(_LDDW_BYTE)
+    while p >= 0:
+        lddws.append(p)
+        p = ops.find(_LDDW_BYTE, p + 2)
+    pieces = []                         # runs of ordinary slots between the LDDWs
+    a = 0
+    for p in lddws:
+        pieces.append(keys[a:p])
+        a = p + 2
+    pieces.append(keys[a:] if a else keys)
+    unpack = struct.Struct("<BBhi" if order == "little" else ">BBhi").unpack
+    split = _SPLIT_LE if order == "little" else _SPLIT_BE
+    rules = _rules() if validate else None
+    table: dict[int, Insn] = {}
+    for piece in pieces:
+        table.update(dict.fromkeys(piece))
+    for key in table:
+        op, regs, off, imm = unpack(key.to_bytes(SLOT, _HOST))
+        dst, src = split[regs]
+        if rules is not None:
+            r = rules[op]
+            if (r is None or dst > r[0] or src not in r[1]
+                    or (r[2] is not None and off not in r[2])
+                    or (r[3] is not None and imm not in r[3])):
+                return None
+        table[key] = Insn(op, dst, src, off, imm)
+    get = table.__getitem__
+    if not lddws:
+        return list(map(get, keys))
+    out: list[Insn] = []
+    for piece, p in zip(pieces, lddws):
+        out += map(get, piece)
+        if p + 1 >= n:
+            return None                 # truncated
+        op, regs, off, imm = unpack(data[p * SLOT:p * SLOT + SLOT])
+        op2, regs2, off2, hi = unpack(data[p * SLOT + SLOT:p * SLOT + 2 * SLOT])
+        if op2 or regs2 or off2:
+            return None
+        dst, src = split[regs]
+        insn = Insn(op, dst, src, off, ((hi & 0xFFFFFFFF) << 32) | (imm & 0xFFFFFFFF))
+        if validate:
+            try:
+                check(insn)
+            except IsaError:
+                return None
+        out.append(insn)
+    out += map(get, pieces[-1])
+    return out
+
+
+def _decode_each(data: bytes, order: str, validate: bool) -> list[Insn]:
+    """`decode` slot by slot: raises the error of the first bad slot."""
     slots = list(struct.iter_unpack("<BBhi" if order == "little" else ">BBhi", data))
     n = len(slots)
     split = _SPLIT_LE if order == "little" else _SPLIT_BE
@@ -439,55 +510,67 @@ def decode(data: bytes, order: str = "little", *, validate: bool = True) -> list
     return out
 
 
+_HOST = sys.byteorder
+_Q_IS_8_BYTES = array("Q").itemsize == SLOT
+_LDDW_BYTE = bytes([LDDW])
 _SPLIT_LE = [(b & 0xF, b >> 4) for b in range(256)]
 _SPLIT_BE = [(b >> 4, b & 0xF) for b in range(256)]
-_RULES: list | None = None
 _REGS = frozenset(range(MAX_REG + 1))
 _ZERO = frozenset({0})
 
 
-def _rules() -> list:
-    """Per opcode: (max dst, allowed src, allowed off or None=any, allowed imm or None=any).
+class _Rules(dict):
+    """Opcode -> its `_rule`, worked out the first time a program uses the opcode
+    (all 256 up front would cost a one-shot compile tens of milliseconds)."""
 
-    None for an opcode that is never valid.  Derived from `check` itself, so
-    the two cannot disagree: tests/test_isa.py also compares them on random input.
+    def __missing__(self, op: int):
+        rule = self[op] = _rule(op)
+        return rule
+
+
+_RULES = _Rules()
+
+
+def _rules() -> _Rules:
+    return _RULES
+
+
+def _rule(op: int) -> tuple | None:
+    """(max dst, allowed src, allowed off or None=any, allowed imm or None=any) of `op`.
+
+    None for an opcode that is never valid (and for LDDW, which is checked whole).
+    Derived from `check` itself, so the two cannot disagree: tests/test_isa.py
+    also compares them on random input.
     """
-    global _RULES
-    if _RULES is not None:
-        return _RULES
+    if op == LDDW:
+        return None
     offs = (0, 1, 8, 16, 32, -1, 2, 0x7FFF, -0x8000)
     imms = (0, 1, 16, 32, 64, -1, 2, 0x7FFFFFFF, -0x80000000, 0x01, 0x40, 0x41, 0x50, 0x51,
             0xA0, 0xA1, 0xE1, 0xF1, 12345)
-    table: list = [None] * 256
-    for op in range(256):
-        if op == LDDW:
+    base = None
+    for cand in _probe_insns(op):
+        try:
+            check(cand)
+        except IsaError:
             continue
-        base = None
-        for cand in _probe_insns(op):
-            try:
-                check(cand)
-            except IsaError:
-                continue
-            base = cand
-            break
-        if base is None:
-            continue
+        base = cand
+        break
+    if base is None:
+        return None
 
-        def ok(**kw) -> bool:
-            try:
-                check(base._replace(**kw))
-                return True
-            except IsaError:
-                return False
-        max_dst = max(d for d in range(16) if ok(dst=d)) if ok(dst=0) else 0
-        srcs = frozenset(s for s in range(16) if ok(src=s))
-        off_ok = [o for o in offs if ok(off=o)]
-        imm_ok = [i for i in imms if ok(imm=i)]
-        off_set = None if len(off_ok) == len(offs) else frozenset(off_ok)
-        imm_set = None if len(imm_ok) == len(imms) else frozenset(imm_ok)
-        table[op] = (max_dst, srcs, off_set, imm_set)
-    _RULES = table
-    return table
+    def ok(**kw) -> bool:
+        try:
+            check(base._replace(**kw))
+            return True
+        except IsaError:
+            return False
+    max_dst = max(d for d in range(16) if ok(dst=d)) if ok(dst=0) else 0
+    srcs = frozenset(s for s in range(16) if ok(src=s))
+    off_ok = [o for o in offs if ok(off=o)]
+    imm_ok = [i for i in imms if ok(imm=i)]
+    off_set = None if len(off_ok) == len(offs) else frozenset(off_ok)
+    imm_set = None if len(imm_ok) == len(imms) else frozenset(imm_ok)
+    return (max_dst, srcs, off_set, imm_set)
 
 
 def encode(insns: list[Insn] | tuple[Insn, ...], order: str = "little") -> bytes:
@@ -509,11 +592,15 @@ def encode(insns: list[Insn] | tuple[Insn, ...], order: str = "little") -> bytes
 
 def slot_pcs(insns: list[Insn] | tuple[Insn, ...]) -> list[int]:
     """The slot number (eBPF pc) of each instruction."""
-    pcs = []
-    pc = 0
-    for insn in insns:
-        pcs.append(pc)
-        pc += 2 if insn.opcode == LDDW else 1
+    # runs of consecutive pcs between the LDDWs, each added as one range (no
+    # Python-level loop over every instruction: this runs for every program)
+    lddws = compress(count(), map(eq, map(itemgetter(0), insns), repeat(LDDW)))
+    pcs: list[int] = []
+    a = k = 0
+    for k, i in enumerate(lddws, 1):
+        pcs += range(a + k - 1, i + k)          # insns a..i sit k - 1 slots past their index
+        a = i + 1
+    pcs += range(a + k, len(insns) + k)
     return pcs
 
 

@@ -11,6 +11,10 @@ a mismatch); LD_ABS/LD_IND as a call to an internal helper plus a bounds
 branch; always/never-taken branches and no-op ALU folded; and, when asked,
 constant blinding through the scratch register AX.
 
+Programs repeat the same instructions many times over: each distinct one is
+lowered once per function and its other occurrences are rebuilt from that
+(`_template`), which is what makes the lowering fast on large programs.
+
 It does not know any machine: only `caps`.
 """
 from __future__ import annotations
@@ -88,34 +92,51 @@ class _Lowerer:
         lo = _bisect(pcs, f.start)
         hi = _bisect(pcs, f.end)
         targets = set()
-        for i in range(lo, hi):
-            insn = insns[i]
+        for pc, insn in zip(pcs[lo:hi], insns[lo:hi]):
             op = insn[0]
-            if (op & 7 == 5 or op & 7 == 6) and op & 0xF0 not in _CALL_EXIT:   # JMP, JMP32
-                targets.add(insn.jump_target(pcs[i]))
+            if _JUMPS[op]:
+                targets.add(pc + 1 + (insn[4] if op == isa.GOTOL else insn[3]))
         self.ops = ops = []
         self.tail = False
         self.calls = False
         need_zext = not self.alu32_zext
         zn = self.zext_needed
         poison = self.poison
+        upper = need_zext or poison is not None     # whether 32-bit results need anything
         dispatch = self.dispatch
+        append = ops.append
+        new = tuple.__new__
+        # Insn -> how every other occurrence of it is lowered, without running the
+        # per-instruction methods again (`_template`).  Per function, so that `used`
+        # and the calls/tail-call flags are counted the first time.
+        memo: dict = {}
+        cacheable = self.rng is None        # blinding draws fresh random numbers every time
         used = 0
-        for i in range(lo, hi):
-            pc = pcs[i]
+        for pc, insn in zip(pcs[lo:hi], insns[lo:hi]):
             if pc in targets:
-                ops.append(Label(pc, pc))
-            insn = insns[i]
-            op = insn[0]
-            dispatch[op & 7](insn, pc)
-            used |= (1 << insn[1]) | (1 << insn[2])
-            if op & 7 == 4 and op & 0xF0 != 0xD0:      # a 32-bit ALU result (END zero-extends)
+                append(Label(pc, pc))
+            hit = memo.get(insn)
+            if hit is not None:
+                t, fields, alu32, off = hit
+                if t is not None:
+                    append(new(t, fields + (pc,) if off is None else fields + (pc + 1 + off, pc)))
+                elif fields:
+                    ops += [new(tt, ff + (pc,)) for tt, ff in fields]
+            else:
+                op = insn[0]
+                n = len(ops)
+                dispatch[op & 7](insn, pc)
+                used |= (1 << insn[1]) | (1 << insn[2])
+                alu32 = op & 7 == 4 and op & 0xF0 != 0xD0     # END zero-extends
+                if cacheable and _PC_FREE[op] and insn[2] != _PC_SRC.get(op):
+                    memo[insn] = _template(ops[n:], pc, alu32)
+            if alu32 and upper:                                # a 32-bit ALU result
                 needed = zn is None or pc in zn
                 if need_zext and needed:
-                    ops.append(Zext(insn[1], pc))
+                    append(Zext(insn[1], pc))
                 elif poison is not None and not needed:
-                    ops.append(LoadImm(AX, poison.getrandbits(32) << 32, pc))
-                    ops.append(Alu(Op.OR, 64, insn[1], AX, pc))
+                    append(LoadImm(AX, poison.getrandbits(32) << 32, pc))
+                    append(Alu(Op.OR, 64, insn[1], AX, pc))
         if self.calls:
             used |= 0b111111                            # r0-r5: arguments and result
         if self.rng is not None or poison is not None:
@@ -150,13 +171,13 @@ class _Lowerer:
 
     def lower_alu(self, insn: Insn, pc: int) -> None:
         opcode, dst, srcreg, off, imm = insn
-        width = 64 if opcode & 7 == isa.Cls.ALU64 else 32
+        width = 64 if opcode & 7 == _ALU64 else 32
         code = opcode & 0xF0
         x = opcode & 0x08
         op = ALU_OPS.get(code)
         if op is not None and not (x and off):             # the plain cases first
             if x:
-                if width == 64 and op == Op.MOV and srcreg == dst:
+                if width == 64 and op == _MOV and srcreg == dst:
                     return                                   # r = r
                 self.ops.append(Alu(op, width, dst, srcreg, pc))
                 return
@@ -165,11 +186,11 @@ class _Lowerer:
             if width == 64 and _NOOP_IMM64.get(op) == imm:
                 return                                       # r += 0, r *= 1, ...
             self.alu_imm(op, width, dst, imm, pc)
-        elif code == isa.Alu.NEG:
+        elif code == _NEG:
             self.ops.append(Neg(width, dst, pc))
-        elif code == isa.Alu.END:
+        elif code == _END:
             self.lower_end(insn, pc)
-        elif code in (isa.Alu.DIV, isa.Alu.MOD):
+        elif code == _DIV or code == _MOD:
             self.lower_div(insn, width, dst, srcreg if x else Imm(imm), pc)
         else:                                                # MOV X with off: movsx
             self.ops.append(MovSx(width, dst, srcreg, off, pc))
@@ -251,50 +272,52 @@ class _Lowerer:
 
     def lower_jmp(self, insn: Insn, pc: int) -> None:
         ops = self.ops
-        code = insn.code
-        if insn.is_ja:
-            if insn.jump_offset() != 0:
-                ops.append(Jump(insn.jump_target(pc), pc))
+        opcode, dst, src, off, imm = insn          # raw fields: this runs for every jump
+        code = opcode & 0xF0
+        if opcode == isa.JA or opcode == isa.GOTOL:
+            if opcode == isa.GOTOL:
+                off = imm
+            if off != 0:
+                ops.append(Jump(pc + 1 + off, pc))
             return
-        if code == isa.Jmp.EXIT:
+        if code == _EXIT:
             ops.append(Exit(pc))
             return
-        if code == isa.Jmp.CALL:
+        if code == _CALL:
             self.calls = True
-            if insn.src == isa.CallKind.LOCAL:
-                tgt = pc + 1 + insn.imm
+            if src == _LOCAL:
+                tgt = pc + 1 + imm
                 if tgt not in self.func_index:
                     raise self.err(CheckError, f"call to pc {tgt}, which starts no function", pc)
                 ops.append(CallLocal(self.func_index[tgt], pc))
-            elif insn.src == isa.CallKind.KFUNC:
+            elif src == _KFUNC:
                 raise self.err(UnsupportedError, "kfunc calls (call with src=2) are not supported",
                                pc)
-            elif insn.imm == TAIL_CALL_HELPER:
+            elif imm == TAIL_CALL_HELPER:
                 self.tail = True
                 ops.append(TailCall(pc))
             else:
-                ops.append(CallHelper(insn.imm, pc))
+                ops.append(CallHelper(imm, pc))
             return
-        width = 64 if insn.cls == isa.Cls.JMP else 32
+        width = 64 if opcode & 7 == _JMP else 32
         cond = CONDS[code]
-        target = insn.jump_target(pc)
-        if insn.off == 0:
+        target = pc + 1 + off
+        if off == 0:
             return                                           # a branch to the next insn
-        if insn.source == isa.Src.X:
-            if insn.src == insn.dst and cond != Cond.SET:
+        if opcode & 0x08:                                    # Src.X
+            if src == dst and cond != _SET:
                 if cond in SELF_TRUE:
                     ops.append(Jump(target, pc))
                 return
-            ops.append(Branch(cond, width, insn.dst, insn.src, target, pc))
+            ops.append(Branch(cond, width, dst, src, target, pc))
             return
-        v = insn.imm
-        if cond == Cond.SET and v == 0:
+        if cond == _SET and imm == 0:
             return                                           # never taken
         if self.rng is not None:
-            self.blind(v, pc)
-            ops.append(Branch(cond, width, insn.dst, AX, target, pc))
+            self.blind(imm, pc)
+            ops.append(Branch(cond, width, dst, AX, target, pc))
         else:
-            ops.append(Branch(cond, width, insn.dst, Imm(v), target, pc))
+            ops.append(Branch(cond, width, dst, Imm(imm), target, pc))
 
     def lower_lddw(self, insn: Insn, pc: int) -> None:
         kind = insn.src
@@ -360,6 +383,53 @@ class _Lowerer:
 
 
 _CALL_EXIT = (isa.Jmp.CALL, isa.Jmp.EXIT)
+
+
+def _pc_free(op: int) -> bool:
+    """Whether what an instruction with opcode `op` lowers to is the same at every
+    pc, but for the pc field and a jump's target (see `_template`): not register
+    division and LD_ABS (they make labels), not LDDW src=FUNC and local calls
+    (targets that are not a label: `_PC_SRC`)."""
+    cls = op & 7
+    if cls in (isa.Cls.ALU, isa.Cls.ALU64):
+        return not (op & 0x08 and op & 0xF0 in (isa.Alu.DIV, isa.Alu.MOD))
+    if cls == isa.Cls.LD:
+        return op == isa.LDDW
+    return True
+
+
+_PC_FREE = tuple(_pc_free(op) for op in range(256))
+# opcode -> the src field that makes an instruction of it depend on its pc
+_PC_SRC = {isa.LDDW: int(isa.Pseudo.FUNC), isa.CALL: int(isa.CallKind.LOCAL)}
+
+
+def _template(made: list, pc: int, alu32: bool) -> tuple:
+    """(op type, fields, alu32, target distance) from which `_Lowerer.lower_function`
+    rebuilds `made`, the ops an instruction at `pc` lowered to, at any other pc.
+
+    One op: `fields` are its fields but the pc -- and but the target for a
+    Jump or a Branch, whose target is rebuilt as pc + 1 + distance.  Any other
+    number (none, for a no-op): type None and `fields` ((type, fields), ...)."""
+    if len(made) == 1:
+        o = made[0]
+        t = type(o)
+        if t is Jump or t is Branch:
+            return t, o[:-2], alu32, o[-2] - pc - 1
+        return t, o[:-1], alu32, None
+    assert not any(type(o) in (Jump, Branch, Label) for o in made), made   # see _pc_free
+    return None, tuple((type(o), o[:-1]) for o in made), alu32, None
+
+
+# JMP and JMP32 opcodes that jump to an offset (all but call and exit)
+_JUMPS = tuple(op & 7 in (isa.Cls.JMP, isa.Cls.JMP32) and op & 0xF0 not in _CALL_EXIT
+               for op in range(256))
+# enum members as plain ints where every instruction (or every jump) reads them:
+# on CPython 3.11 reading an enum member costs ~150 ns, more than the test itself
+_ALU64, _JMP = int(isa.Cls.ALU64), int(isa.Cls.JMP)
+_NEG, _END, _DIV, _MOD = int(isa.Alu.NEG), int(isa.Alu.END), int(isa.Alu.DIV), int(isa.Alu.MOD)
+_EXIT, _CALL = int(isa.Jmp.EXIT), int(isa.Jmp.CALL)
+_LOCAL, _KFUNC = int(isa.CallKind.LOCAL), int(isa.CallKind.KFUNC)
+_MOV, _SET = Op.MOV, Cond.SET       # module globals: no enum lookup when compared
 _SIZE = {isa.Size.W: 4, isa.Size.H: 2, isa.Size.B: 1, isa.Size.DW: 8}
 
 

@@ -55,6 +55,9 @@ DIVIDES = {Op.DIV: (False, RAX), Op.MOD: (False, RDX),        # (signed, result 
            Op.SDIV: (True, RAX), Op.SMOD: (True, RDX)}
 ATOMIC_ALU = {AtomicOp.ADD: X.ADD, AtomicOp.OR: X.OR, AtomicOp.AND: X.AND, AtomicOp.XOR: X.XOR}
 
+# as module globals: reading an enum member costs ~150 ns on CPython 3.11
+_MOV, _MUL, _AND, _SET = Op.MOV, Op.MUL, Op.AND, Cond.SET
+
 # LIR condition -> the x86 condition after `cmp a, b` (SET: after `test a, b`).
 JCC = {Cond.EQ: CC.E, Cond.NE: CC.NE, Cond.GT: CC.A, Cond.GE: CC.AE, Cond.LT: CC.B,
        Cond.LE: CC.BE, Cond.SGT: CC.G, Cond.SGE: CC.GE, Cond.SLT: CC.L, Cond.SLE: CC.LE,
@@ -72,16 +75,29 @@ def _always(disp: int) -> bool:
     return True
 
 
+def _by_disp(encode_disp: Callable[[int], bytes]) -> Callable[[int, int], bytes]:
+    """A BranchForm encoder that encodes each displacement once: a short form has
+    only 256, and a program has thousands of branches."""
+    done: dict[int, bytes] = {}
+
+    def encode(disp: int, at: int) -> bytes:
+        code = done.get(disp)
+        if code is None:
+            code = done[disp] = encode_disp(disp)
+        return code
+    return encode
+
+
 def _jcc_forms(cc: CC) -> tuple:
     return (BranchForm(enc.JCC_REL8_SIZE, _fits_rel8(enc.JCC_REL8_SIZE),
-                       lambda d, at: enc.jcc_rel8(cc, d - enc.JCC_REL8_SIZE)),
+                       _by_disp(lambda d: enc.jcc_rel8(cc, d - enc.JCC_REL8_SIZE))),
             BranchForm(enc.JCC_REL32_SIZE, _always,
                        lambda d, at: enc.jcc_rel32(cc, d - enc.JCC_REL32_SIZE)))
 
 
 JCC_FORMS = {cc: _jcc_forms(cc) for cc in CC}
 JMP_FORMS = (BranchForm(enc.JMP_REL8_SIZE, _fits_rel8(enc.JMP_REL8_SIZE),
-                        lambda d, at: enc.jmp_rel8(d - enc.JMP_REL8_SIZE)),
+                        _by_disp(lambda d: enc.jmp_rel8(d - enc.JMP_REL8_SIZE))),
              BranchForm(enc.JMP_REL32_SIZE, _always,
                         lambda d, at: enc.jmp_rel32(d - enc.JMP_REL32_SIZE)))
 CALL_FORMS = (BranchForm(enc.CALL_REL32_SIZE, _always,
@@ -157,7 +173,8 @@ class Emitter:
         }
         self.caches: dict = {}          # live natives -> op type -> op[:-1] -> bytes
         self.live: frozenset = frozenset()
-        self.branch_cache: dict = {}
+        self.branch_cache: dict = {}    # Branch fields but target -> (flag-setting code, forms)
+        self.flags_cache: dict = {}     # (is SET, width, a, b) -> flag-setting code
         self.helpers: dict = {}         # helper id -> (symbol, trampoline address)
         self.sites: list = []           # ([absolute address], delta, kind, sym) of fixed holes
 
@@ -199,8 +216,10 @@ class Emitter:
         self.inline_exit = len(ff.epilogue) <= enc.JMP_REL8_SIZE
         ops = f.ops
         self.last_op = ops[-1] if ops else None
-        pure, control = self.pure, self.control
-        emit, mark, bind = buf.emit, buf.mark, buf.bind
+        # op type -> (memo of its bytes by fields, or None for a control op; the method)
+        how = {t: (caches[t], fn) for t, fn in self.pure.items()}
+        how.update((t, (None, fn)) for t, fn in self.control.items())
+        emit, mark, mark_emit, bind = buf.emit, buf.mark, buf.mark_emit, buf.bind
         Label = lir.Label
         last_pc = None
         for op in ops:
@@ -209,21 +228,29 @@ class Emitter:
                 bind(op.id)
                 continue
             pc = op.pc
-            if pc != last_pc:
+            h = how.get(t)
+            if h is None:
                 mark(pc)
-                last_pc = pc
-            cache = caches.get(t)
+                raise UnsupportedError(f"x86_64 has no emitter for LIR {t.__name__}", pc=pc)
+            cache, fn = h
             if cache is not None:
                 key = op[:-1]
                 code = cache.get(key)
                 if code is None:
-                    code = cache[key] = pure[t](op)
-                emit(code)
+                    if pc != last_pc:
+                        mark(pc)                # an encoding error names this pc
+                        last_pc = pc
+                    code = cache[key] = fn(op)
+                if pc != last_pc:
+                    mark_emit(pc, code)
+                    last_pc = pc
+                else:
+                    emit(code)
             else:
-                handler = control.get(t)
-                if handler is None:
-                    raise UnsupportedError(f"x86_64 has no emitter for LIR {t.__name__}", pc=pc)
-                handler(op)
+                if pc != last_pc:
+                    mark(pc)
+                    last_pc = pc
+                fn(op)
         buf.bind(self.exit_label)
         buf.emit(ff.epilogue)
 
@@ -244,11 +271,11 @@ class Emitter:
         x = GROUP1.get(aop)
         if x is not None:
             return enc.alu_rr(x, D, S, bits=bits)
-        if aop == Op.MOV:
+        if aop == _MOV:
             if D == S and bits == 64:
                 return b""
             return enc.mov_rr(D, S, bits=bits)               # 32-bit: mov r32, r32 zero-extends
-        if aop == Op.MUL:
+        if aop == _MUL:
             return enc.imul_rr(D, S, bits=bits)
         if aop in SHIFTS:
             return self.shift_by_reg(SHIFTS[aop], bits, D, S)
@@ -259,7 +286,7 @@ class Emitter:
             v &= M32
         x = GROUP1.get(aop)
         if x is not None:
-            if aop == Op.AND:
+            if aop == _AND:
                 # masks that are a zero-extending move: shorter than and r, imm32
                 if v == 0xFF:
                     return enc.movzx_rr(D, D, src_bits=8)
@@ -268,9 +295,9 @@ class Emitter:
                 if v == M32 and bits == 32:
                     return enc.mov_rr(D, D, bits=32)
             return enc.alu_ri(x, D, v, bits=bits)
-        if aop == Op.MOV:
+        if aop == _MOV:
             return mov_imm(D, v, bits)
-        if aop == Op.MUL:
+        if aop == _MUL:
             return enc.imul_rri(D, D, v, bits=bits)
         if aop in SHIFTS:
             if v == 0:                                     # 32-bit: still zero-extends
@@ -448,31 +475,36 @@ class Emitter:
         key = op[:4]
         hit = self.branch_cache.get(key)
         if hit is None:
-            hit = self.branch_cache[key] = self.compare(op.cond, op.width, op.a, op.b)
+            cond, bits, a, b = key
+            # the flags do not depend on the condition, only on whether it is SET
+            flags = (cond == _SET, bits, a, b)
+            code = self.flags_cache.get(flags)
+            if code is None:
+                code = self.flags_cache[flags] = self.compare(cond, bits, a, b)
+            hit = self.branch_cache[key] = (code, JCC_FORMS[JCC[cond]])
         code, forms = hit
         self.buf.emit(code)
         self.buf.branch(op.target, forms)
 
-    def compare(self, cond: Cond, bits: int, a: int, b) -> tuple[bytes, tuple]:
-        """The flag-setting instruction for `a <cond> b` and the jcc forms that follow it."""
+    def compare(self, cond: Cond, bits: int, a: int, b) -> bytes:
+        """The flag-setting instruction for `a <cond> b` (JCC[cond] is the jcc after it)."""
         A = self.R[a]
-        forms = JCC_FORMS[JCC[cond]]
         if type(b) is not Imm:
             B = self.R[b]
-            if cond == Cond.SET:
-                return enc.test_rr(A, B, bits=bits), forms
-            return enc.alu_rr(X.CMP, A, B, bits=bits), forms
+            if cond == _SET:
+                return enc.test_rr(A, B, bits=bits)
+            return enc.alu_rr(X.CMP, A, B, bits=bits)
         v = b.value
         if bits == 32:
             v &= M32
-        if cond == Cond.SET:
+        if cond == _SET:
             # a non-negative mask has no upper bits: the 32-bit test (no REX.W) is the same
             if bits == 64 and v >= 0:
                 bits = 32
-            return enc.test_ri(A, v, bits=bits), forms
+            return enc.test_ri(A, v, bits=bits)
         if v == 0:
-            return enc.test_rr(A, A, bits=bits), forms     # same flags as cmp a, 0; shorter
-        return enc.alu_ri(X.CMP, A, v, bits=bits), forms
+            return enc.test_rr(A, A, bits=bits)     # same flags as cmp a, 0; shorter
+        return enc.alu_ri(X.CMP, A, v, bits=bits)
 
     def emit_jump(self, op: lir.Jump) -> None:
         self.buf.branch(op.target, JMP_FORMS)
