@@ -20,6 +20,7 @@ It does not know any machine: only `caps`.
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from typing import Iterable
 
 from jit import isa
@@ -89,8 +90,8 @@ class _Lowerer:
         self.func_name = f.name
         insns = prog.insns
         pcs = prog.pcs
-        lo = _bisect(pcs, f.start)
-        hi = _bisect(pcs, f.end)
+        lo = bisect_left(pcs, f.start)
+        hi = bisect_left(pcs, f.end)
         targets = set()
         for pc, insn in zip(pcs[lo:hi], insns[lo:hi]):
             op = insn[0]
@@ -433,9 +434,6 @@ _MOV, _SET = Op.MOV, Cond.SET       # module globals: no enum lookup when compar
 _SIZE = {isa.Size.W: 4, isa.Size.H: 2, isa.Size.B: 1, isa.Size.DW: 8}
 
 
-def _bisect(pcs: list[int], pc: int) -> int:
-    import bisect
-    return bisect.bisect_left(pcs, pc)
 
 
 def lower(prog: Program, *, alu32_zext: bool, depths: dict[int, int] | None = None,

@@ -188,7 +188,7 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
             raise UnsupportedError(f"callbacks are not supported on {image.arch}")
         if state["depth"] >= 8:
             raise RunError("call depth exceeds 8 frames")
-        saved = uc_ctx_save()
+        saved = uc.context_save()
         cb_sp = uc.reg_read(spec.sp_reg) - 0x400
         spec.enter_call(uc, addr, cb_sp, (a1, a2, a3, a4, a5), CALLBACK_SENTINEL)
         state["depth"] += 1
@@ -205,9 +205,6 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
         value = spec.result(uc)
         uc.context_restore(saved)
         return value
-
-    def uc_ctx_save():
-        return uc.context_save()
 
     env.call_func = call_func
     state["depth"] = 0
