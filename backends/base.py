@@ -81,8 +81,10 @@ class RunSpec(Protocol):
     def helper_slot(self) -> bytes:
         """Machine code of one trampoline slot: returns to the caller (the hook runs first)."""
 
-    def enter(self, uc: Any, entry: int, sp: int, r1: int, r2: int, sentinel: int) -> int:
-        """Set up a call of `entry` with eBPF r1/r2 and a return to `sentinel`; returns sp."""
+    def enter(self, uc: Any, entry: int, sp: int, r1: int, r2: int, sentinel: int,
+              fp: int) -> int:
+        """Set up a call of `entry` with eBPF r1/r2, r10 = `fp` and a return to `sentinel`;
+        returns sp."""
 
     def helper_args(self, uc: Any) -> tuple:
         """eBPF r1..r5 as a helper trampoline sees them (read per the C ABI)."""
@@ -93,10 +95,18 @@ class RunSpec(Protocol):
     def result(self, uc: Any) -> int:
         """eBPF r0 when the program returned to the sentinel."""
 
-    def enter_call(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int) -> int:
+    def enter_call(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int,
+                   fp: int) -> int:
         """Set up a call of the eBPF function at `entry` as a bpf-to-bpf call would enter
-        it, with eBPF r1..r5 = args, returning to `sentinel`; returns sp.  The runner
-        uses it for helpers that call back into the program (bpf_loop)."""
+        it, with eBPF r1..r5 = args and r10 = `fp`, returning to `sentinel`; returns sp.
+        The runner uses it for helpers that call back into the program (bpf_loop)."""
+
+    # Optional: trap_address(uc, native) -> int | None, the eBPF address of a wild access
+    # the backend's own check trapped at `native` (an address its machine cannot form).
+
+    def frame_pointer(self, uc: Any) -> int:
+        """eBPF r10 of the function whose helper call is being served (read in the
+        helper trampoline)."""
 
 
 class Backend(Protocol):

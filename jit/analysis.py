@@ -795,7 +795,11 @@ class _Analysis:
                     f.kfuncs.add(imm)
             elif kind == _S_LDDW:
                 if src in (1, 2, 5, 6):
-                    f.maps.add(imm & M32)
+                    if imm & M32 >= len(self.prog.maps):
+                        self.problem(f, pc, f"LDDW refers to map {imm & M32}, but the "
+                                     f"program has {len(self.prog.maps)} maps")
+                    else:
+                        f.maps.add(imm & M32)
                 elif src == 4:
                     self.call_ref(f, pc, pc + 1 + _sx32(imm), "callback")
             elif kind == _S_LDABS:

@@ -352,14 +352,16 @@ def format_info(info: dict) -> str:
         for key in ("start", "insns", "stack_depth"):
             if key in fn:
                 parts.append(f"{key} {fn[key]}")
-        if fn.get("depth_reason"):
-            parts.append(f"({fn['depth_reason']})")
+        if fn.get("stack_reason"):
+            parts.append(f"({fn['stack_reason']})")
         lines.append("  ".join(parts))
         for key in ("callees", "helpers", "maps"):
             vals = fn.get(key)
             if vals:
                 shown = ", ".join(_item_name(v) for v in vals)
                 lines.append(f"      {key}: {shown}")
+    for problem in info.get("problems", []):
+        lines.append(f"  problem: {problem}")
     return "\n".join(lines)
 
 

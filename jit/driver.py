@@ -174,7 +174,8 @@ def _compile(prog, arch, helpers, harden, seed, cpu, options, base, facts) -> Im
                           func=prog.functions[0].name)
     return Image(arch=backend.name, code=compiled.code, base=base, funcs=compiled.funcs,
                  pc_map=compiled.pc_map, program=prog, backend=backend, relocs=compiled.relocs,
-                 runtime=compiled.runtime, passes=compiled.passes)
+                 runtime=compiled.runtime, passes=compiled.passes,
+                 stack_depths={f.start_pc: f.stack_depth for f in lir.funcs})
 
 
 # ------------------------------------------------------------------ running
@@ -228,7 +229,8 @@ def run(obj: Object, prog: Program, arch: str = INTERP, inputs: Inputs | None = 
     if arch == INTERP:
         programs = obj.programs
         return interp.run(prog, env=env, r1=r1, r2=r2, helpers=hs, max_insns=inputs.max_insns,
-                          stack_depths=facts.depths, programs=programs)
+                          stack_depths=facts.depths, programs=programs,
+                          depths_of=lambda p: analyse(p, hs).depths)
     if images is None:
         images = compile_for_run(obj, prog, arch, hs, cpu=cpu, harden=harden, options=options,
                                  facts=facts)
@@ -309,21 +311,18 @@ def comparable(result) -> dict:
     return {
         "fault": None if fault is None else _fault_key(fault),
         "r0": None if fault is not None else result.r0,
-        "regions": {k: v for k, v in sorted(result.regions.items()) if k != "stack"},
-        "helper_calls": [(h, n, tuple(_stackless(x) for x in a))
+        "regions": {k: v for k, v in sorted(result.regions.items()) if k != "native_stack"},
+        "helper_calls": [(h, n, tuple(_codeless(x) for x in a))
                          for h, n, a in result.helper_calls if h not in INTERNAL_CALLS],
     }
 
 
-def _stackless(arg: int):
-    """A helper argument as compared: pointers into a stack (the interpreter's eBPF
-    stack or a native one) and function addresses (an eBPF slot for the
-    interpreter, native code for a backend) differ by design, so they compare
-    as "stack" and "code"."""
+def _codeless(arg: int):
+    """A helper argument as compared: function addresses (an eBPF slot for the
+    interpreter, native code for a backend) differ by design, so they compare as
+    "code".  Stack pointers compare as they are: every backend lays the eBPF
+    frames out in the STACK region as the interpreter does."""
     from jit import memory as M
-    if M.STACK_BASE <= arg < M.STACK_BASE + 0x1000_0000 or \
-            M.NATIVE_STACK_BASE <= arg < M.NATIVE_STACK_BASE + 0x1000_0000:
-        return "stack"
     if M.CODE_BASE <= arg < M.NATIVE_STACK_BASE:
         return "code"
     return arg
@@ -332,7 +331,7 @@ def _stackless(arg: int):
 def _fault_key(fault) -> tuple:
     from jit.errors import MemoryFault
     if isinstance(fault, MemoryFault):
-        return ("memory", fault.kind, fault.pc)
+        return ("memory", fault.kind, fault.pc, fault.addr)
     msg = fault.msg
     if "budget" in msg:
         return ("budget",)

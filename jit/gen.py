@@ -37,12 +37,11 @@ How validity is kept: the generator tracks, per register, whether it holds a
 value and what kind (`Val`: a scalar, a pointer into the mem block or a map
 value at a known offset, a pointer into its own frame or into a caller's, or
 "tainted": initialised but with a value that differs between the interpreter
-and native code, like r0 after a failed tail call or anything derived from
-r10), and which frame bytes are initialised.  Forward labels meet the states
+and native code, like r0 after a failed tail call), and which frame bytes are
+initialised.  Forward labels meet the states
 of every jump to them; a loop body is regenerated until its exit state meets
 its entry state.  Only values that are the same in every run (scalars, mem and
-map addresses) ever reach r0, memory or a comparison; frame addresses reach
-only helper arguments, which the diff compares as "stack".  Before the final
+map and frame addresses) ever reach r0, memory or a comparison.  Before the final
 exit each function folds every readable register into r0 (and stores some in
 the mem block), so a wrong bit anywhere shows.
 
@@ -236,7 +235,7 @@ class VK(IntEnum):
     SCALAR = 0      # a number, the same in every run
     MEM = 1         # mem block + a
     MAP = 2         # value of map a (slot 0 for LDDW map_value, any slot from a lookup) + b
-    STACK = 3       # r10 + a: differs between the interpreter and native code
+    STACK = 3       # r10 + a
     TAINT = 4       # initialised, but not the same in every run: never read
     FRAME = 5       # a pointer to a caller's frame bytes [0, a) (an argument): access only
 
@@ -249,8 +248,10 @@ class Val(NamedTuple):
 
 SCALAR = Val(VK.SCALAR)
 TAINT = Val(VK.TAINT)
-READABLE = (VK.SCALAR, VK.MEM, VK.MAP)
-UNSHARED = (VK.STACK, VK.TAINT, VK.FRAME)    # values that differ between runs
+# Frame addresses are the same in every run: every backend lays the eBPF frames out
+# in the STACK region as the interpreter does, so they may reach r0 and memory too.
+READABLE = (VK.SCALAR, VK.MEM, VK.MAP, VK.STACK, VK.FRAME)
+UNSHARED = (VK.TAINT,)                       # values that differ between runs
 
 
 def _meet(x: Val | None, y: Val | None) -> Val | None:

@@ -42,6 +42,7 @@ class Image:
     relocs: list = field(default_factory=list)
     runtime: list = field(default_factory=list)
     passes: int = 0
+    stack_depths: dict = field(default_factory=dict)   # function start pc -> eBPF frame bytes
 
     def __post_init__(self) -> None:
         self._offs = [o for o, _ in self.pc_map]
@@ -50,15 +51,26 @@ class Image:
     def entry(self) -> int:
         return self.base + self.funcs[0].offset
 
-    def pc_of(self, addr: int) -> int | None:
-        """The eBPF pc whose native code contains `addr` (absolute), or None."""
+    def _mark(self, addr: int) -> int | None:
+        """The index in pc_map of the mark whose native code holds `addr` (absolute)."""
         off = addr - self.base
         if not 0 <= off < len(self.code):
             return None
         i = bisect.bisect_right(self._offs, off) - 1
-        if i < 0:
+        return None if i < 0 else i
+
+    def pc_of(self, addr: int) -> int | None:
+        """The eBPF pc whose native code contains `addr` (absolute), or None."""
+        i = self._mark(addr)
+        return None if i is None else self.pc_map[i][1]
+
+    def span_of(self, addr: int) -> tuple[int, int] | None:
+        """[start, end) absolute: the native code of the eBPF pc whose code holds `addr`."""
+        i = self._mark(addr)
+        if i is None:
             return None
-        return self.pc_map[i][1]
+        end = self._offs[i + 1] if i + 1 < len(self._offs) else len(self.code)
+        return self.base + self._offs[i], self.base + end
 
     def func_of(self, addr: int):
         off = addr - self.base

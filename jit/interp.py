@@ -294,7 +294,8 @@ class _Machine:
     """One run: registers, the frame stack, compiled code per program, the count."""
 
     def __init__(self, prog: Program, env: Env, helpers: dict[int, Helper], max_insns: int,
-                 stack_depths: dict[int, int] | None, programs: list[Program]) -> None:
+                 stack_depths: dict[int, int] | None, programs: list[Program],
+                 depths_of: Callable[[Program], dict] | None = None) -> None:
         self.main = prog
         self.env = env
         self.mem = env.memory
@@ -302,6 +303,8 @@ class _Machine:
         self.helpers = helpers
         self.max_insns = max_insns
         self.stack_depths = stack_depths or {}
+        self.depths_of = depths_of
+        self.other_depths: dict[int, dict] = {}
         self.programs = programs
         self.R = [0] * 11
         self.frames: list[_Frame] = []
@@ -318,9 +321,14 @@ class _Machine:
     # ------------------------------------------------------------ frames
 
     def depth_of(self, prog: Program, start: int) -> int:
-        d = self.stack_depths.get(start, DEFAULT_STACK_DEPTH) if prog is self.main \
-            else DEFAULT_STACK_DEPTH
-        return (d + 7) & ~7
+        if prog is self.main:
+            depths = self.stack_depths
+        else:
+            depths = self.other_depths.get(id(prog))
+            if depths is None:
+                depths = self.other_depths[id(prog)] = \
+                    self.depths_of(prog) if self.depths_of is not None else {}
+        return (depths.get(start, DEFAULT_STACK_DEPTH) + 7) & ~7
 
     def open_frame(self, top: int, prog: Program, start: int) -> None:
         bottom = top - self.depth_of(prog, start)
@@ -691,17 +699,20 @@ _COMPILERS = {
 
 def run(prog: Program, *, env: Env, r1: int, r2: int = 0, helpers: dict | None = None,
         max_insns: int = DEFAULT_BUDGET, stack_depths: dict[int, int] | None = None,
-        programs: list[Program] | None = None) -> Result:
+        programs: list[Program] | None = None,
+        depths_of: Callable[[Program], dict] | None = None) -> Result:
     """Interpret `prog` from slot 0 with r1, r2 set; never raises for what the
     program does (faults, budget, unsupported helpers land in Result.fault).
 
     helpers       id -> Helper; default env.helpers (set by `setup`)
     stack_depths  function start slot -> stack bytes for `prog`'s functions
     programs      tail-call targets, indexed as the prog arrays store them
+    depths_of     program -> its stack_depths, for the tail-call targets (default 512
+                  bytes a function)
     An Env is for one run: its call log and trace output are the Result's.
     """
     m = _Machine(prog, env, env.helpers if helpers is None else helpers, max_insns,
-                 stack_depths, programs or [])
+                 stack_depths, programs or [], depths_of)
     R = m.R
     R[1], R[2] = r1 & M64, r2 & M64
     fault: BpfjitError | None = None

@@ -5,7 +5,11 @@ The runner owns nothing of the program's state: the regions of `jit.memory`
 `mem_map_ptr`, so native code and the Python helpers read and write the very
 same bytearrays the interpreter would.  What it adds is machine plumbing:
 
-- code at CODE_BASE, a native stack at NATIVE_STACK_BASE;
+- code at CODE_BASE, a native stack at NATIVE_STACK_BASE; the eBPF stack is the
+  interpreter's STACK region, frames laid out as the interpreter lays them out: the
+  entry function's r10 is STACK_TOP (`enter` gets it), a callee's r10 the bottom of
+  its caller's frame (the code does that), a callback's the bottom of the frame of
+  the function that called the helper (`enter_call` gets it);
 - a trampoline page at HELPER_BASE, one slot per helper id: a code hook on the
   slot reads the arguments per the target's C ABI (the backend's RunSpec),
   calls the same Python helper the interpreter calls, writes the result back,
@@ -26,6 +30,7 @@ from typing import Any
 
 from jit import memory as M
 from jit.errors import BpfjitError, MemoryFault, RunError, UnsupportedError
+from jit.interp import DEFAULT_STACK_DEPTH, STACK_TOP
 from jit.lir import LD_ABS_HELPER
 
 LD_ABS_IDS = tuple(LD_ABS_HELPER.values())
@@ -88,7 +93,7 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
     from unicorn import (UC_HOOK_CODE, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
                          UC_HOOK_MEM_WRITE_PROT, UC_HOOK_MEM_WRITE_UNMAPPED,
                          UC_HOOK_MEM_READ_PROT, UC_HOOK_MEM_FETCH_PROT, UC_PROT_ALL,
-                         UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
+                         UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc, UcError)
     from jit.helpers import Unwind
     from jit.interp import Result
 
@@ -97,6 +102,11 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
     uc = Uc(spec.uc_arch, spec.uc_mode)
     if spec.uc_cpu is not None:
         uc.ctl_set_cpu_model(spec.uc_cpu)
+    # Addresses are used as they are, with no MMU: a wild pointer anywhere in the 64-bit
+    # space is an unmapped access the hooks see, at the faulting instruction (with the
+    # CPU's own translation MIPS raises an address error with no pc for addresses outside
+    # its 32-bit segments, and x86 folds non-canonical addresses).
+    uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
 
     # The native stack is a region of the run's memory, not only of the emulator:
     # helpers get pointers into it (a map key on the stack) and must read them.
@@ -190,7 +200,8 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
             raise RunError("call depth exceeds 8 frames")
         saved = uc.context_save()
         cb_sp = uc.reg_read(spec.sp_reg) - 0x400
-        spec.enter_call(uc, addr, cb_sp, (a1, a2, a3, a4, a5), CALLBACK_SENTINEL)
+        spec.enter_call(uc, addr, cb_sp, (a1, a2, a3, a4, a5), CALLBACK_SENTINEL,
+                        _callback_fp(uc, spec, images))
         state["depth"] += 1
         try:
             uc.emu_start(addr, CALLBACK_SENTINEL, count=budget)
@@ -209,7 +220,7 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
     env.call_func = call_func
     state["depth"] = 0
     budget = max_insns * NATIVE_BUDGET_PER_INSN + 10_000
-    sp = spec.enter(uc, image.entry, sp, r1, r2, SENTINEL)
+    sp = spec.enter(uc, image.entry, sp, r1, r2, SENTINEL, STACK_TOP)
     fault = None
     r0 = 0
     try:
@@ -232,6 +243,17 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
                  regions=env.memory.snapshot(), maps=env.maps.dump())
     res.native_insns = state["count"]
     return res
+
+
+def _callback_fp(uc, spec, images) -> int:
+    """r10 of a callback a helper runs: the bottom of the calling function's eBPF frame
+    (its r10 less its stack depth), where the interpreter opens the callback's frame."""
+    ret = spec.return_address(uc)
+    img = next((i for i in images if i.pc_of(ret) is not None), None)
+    func = img.func_of(ret) if img is not None else None
+    if func is None:
+        raise RunError(f"a callback requested from 0x{ret:x}, outside the program's code")
+    return spec.frame_pointer(uc) - img.stack_depths.get(func.start_pc, DEFAULT_STACK_DEPTH)
 
 
 def _return_address(uc, spec) -> int | None:
@@ -272,12 +294,52 @@ def _fault_from(state, err, images, uc, spec):
         pc = _pc_at(images, native)
         if kind == "fetch":
             return RunError(f"jump to unmapped address 0x{addr:x}", pc=pc)
-        return MemoryFault(kind, addr, size, pc=pc, native_pc=native)
+        # a backend's own trap for an address its instructions cannot form (ARM32: a
+        # pointer with a non-zero upper word) says which eBPF address it stands for
+        start = spec.trap_address(uc, native) if hasattr(spec, "trap_address") else None
+        if start is None:
+            start = _access_start(uc, spec, images, native)
+        return MemoryFault(kind, addr if start is None else start, size, pc=pc, native_pc=native)
     native = uc.reg_read(spec.pc_reg)
-    # no memory hook fired: a CPU exception (MIPS address error on a wild pointer);
-    # the backend can say which access its instruction at pc was
-    access = spec.fault_access(uc) if hasattr(spec, "fault_access") else None
-    if access is not None:
-        kind, addr, size = access
-        return MemoryFault(kind, addr, size, pc=_pc_at(images, native), native_pc=native)
     return RunError(f"the emulated CPU stopped: {err}", pc=_pc_at(images, native))
+
+
+_UC_REGS = {"x86": ("x86_const", "UC_X86_REG_"), "arm": ("arm_const", "UC_ARM_REG_"),
+            "mips": ("mips_const", "UC_MIPS_REG_")}
+
+
+def _access_start(uc, spec, images, native: int) -> int | None:
+    """The eBPF address of the access whose native load or store at `native` faulted.
+
+    Unicorn reports an address the native instruction touched: the first unmapped byte
+    of an access that runs into a guard page (or, for a store split into bytes, the
+    last), and a backend may split one eBPF access into halves (ARM32 word pairs, MIPS
+    ldl/ldr and byte pairs).  The eBPF access starts at the lowest address that the
+    memory operands with the faulting instruction's base register name within that
+    eBPF instruction's native code: base + the least displacement.  None when the
+    code there has no memory operand (the hook's address is used as it is)."""
+    import capstone
+    import importlib
+    from unicorn import UC_ARCH_ARM, UC_ARCH_MIPS, UC_ARCH_X86, UC_MODE_64
+    img = next((i for i in images if i.pc_of(native) is not None), None)
+    span = img.span_of(native) if img is not None else None
+    if span is None:
+        return None
+    md = capstone.Cs(spec.cs_arch, spec.cs_mode)
+    md.detail = True
+    code = img.code[span[0] - img.base:span[1] - img.base]
+    mems = [(i.address, i.reg_name(op.mem.base), op.mem.disp, getattr(op.mem, "index", 0))
+            for i in md.disasm(code, span[0]) for op in i.operands
+            if op.type == capstone.CS_OP_MEM and op.mem.base]
+    at = [m for m in mems if m[0] == native]
+    if len(at) != 1 or at[0][3]:
+        return None
+    base = at[0][1]
+    module, prefix = _UC_REGS[{UC_ARCH_X86: "x86", UC_ARCH_ARM: "arm",
+                               UC_ARCH_MIPS: "mips"}[spec.uc_arch]]
+    reg = getattr(importlib.import_module(f"unicorn.{module}"), prefix + base.upper(), None)
+    if reg is None:
+        return None
+    disp = min(d for _, b, d, _ in mems if b == base)
+    mask = (1 << (64 if spec.uc_mode & UC_MODE_64 else 32)) - 1
+    return (uc.reg_read(reg) + disp) & mask

@@ -712,11 +712,20 @@ def test_tail_calls(case):
     assert ref.r0 == runs[case] + 1000
 
 
+def _entry_and_target(entry: list, target: list, file: str) -> tuple[Object, list]:
+    """An object of two programs: `entry` tail-calls slot 0 of map 0 (a prog array
+    holding `target`)."""
+    jt = MapDef(name="jt", type=3, key_size=4, value_size=4, max_entries=2)
+    progs = [program(entry, name="entry"), program(target, name="t1")]
+    jt.prog_slots = {0: "t1"}
+    for p in progs:
+        p.maps = [jt]
+    return Object(file=file, programs=progs, maps=[jt], byteorder="little"), progs
+
+
 def test_tail_call_from_a_subprogram():
     """A subprogram tail-calls: its frame is replaced, and the target returns r0 to the
     subprogram's caller, whose r6-r9 and stack must be intact."""
-    jt = MapDef(name="jt", type=3, key_size=4, value_size=4, max_entries=2)
-    maps = [jt]
     entry = [lddw(6, 0x6666_0000_0000_0006), lddw(9, 0x9999), stx(8, 10, 9, -8),
              I(isa.CALL, 0, isa.CallKind.LOCAL, 0, 5),
              alu(64, Alu.ADD, 0, 6), ldx(8, 1, 10, -8), alu(64, Alu.ADD, 0, 1),
@@ -727,14 +736,51 @@ def test_tail_call_from_a_subprogram():
              alu(64, Alu.MOV, 0, imm=-1), I(isa.EXIT)]
     target = [lddw(6, 0x1234), lddw(0, 0x5000_0000_0000_0077), alu(64, Alu.ADD, 0, 6),
               I(isa.EXIT)]
-    progs = [program(entry, name="entry"), program(target, name="t1")]
-    jt.prog_slots = {0: "t1"}
-    for p in progs:
-        p.maps = maps
-    obj = Object(file="<tail call in a subprogram>", programs=progs, maps=maps, byteorder="little")
+    obj, progs = _entry_and_target(entry, target, "<tail call in a subprogram>")
     for cpu in CPUS:
         ref = check_program(progs[0], ARCH, obj=obj, mem=bytes(8), cpu=cpu)
         assert ref.r0 == (0x5000_0000_0000_0077 + 0x1234 + 0x6666_0000_0000_0006 + 2 * 0x9999)
+
+
+def test_tail_call_target_keeps_the_replaced_frames_r10():
+    """r10 is a word slot the prologue fills from ip (backends/arm32/abi.py): a tail call
+    passes the replaced frame's r10 (a subprogram's: below the entry's frame), and the
+    target, with a frame of another size, must store it where the interpreter does."""
+    entry = [stx(8, 10, 1, -24), I(isa.CALL, 0, isa.CallKind.LOCAL, 0, 1), I(isa.EXIT),
+             # the subprogram (depth 8): bpf_tail_call(ctx, jt, 0)
+             stx(8, 10, 1, -8), I(LDDW, 2, isa.Pseudo.MAP_FD, 0, 0), lddw(3, 0),
+             I(isa.CALL, 0, 0, 0, 12), alu(64, Alu.MOV, 0, imm=-1), I(isa.EXIT)]
+    target = [stx(8, 1, 10, 0), stx(8, 10, 10, -40), ldx(8, 2, 10, -40), stx(8, 1, 2, 8),
+              alu(64, Alu.MOV, 0, imm=7), I(isa.EXIT)]
+    obj, progs = _entry_and_target(entry, target, "<tail call keeps r10>")
+    for cpu in CPUS:
+        ref = check_program(progs[0], ARCH, obj=obj, mem=bytes(16), cpu=cpu)
+        assert ref.r0 == 7
+
+
+# ====================================================================== wild pointers
+
+@pytest.mark.parametrize("base", [6, 9], ids=["pair", "slot"])
+@pytest.mark.parametrize("kind", ["ldx", "stx", "st", "atomic"])
+@pytest.mark.parametrize("value, off", [(0x1_2000_0000, 0), (0x1_2000_0000, 8),
+                                        (0x1_2000_0010, -16), (0xFFFF_FFF8, 16), (0x8, -16)],
+                         ids=["hi", "hi+off", "hi-off", "carry", "borrow"])
+def test_wild_pointer_faults_at_its_64_bit_address(value, off, kind, base):
+    """A pointer whose upper word is not 0 (or whose low word + off wraps) must fault at
+    its 64-bit address, not reach the low word's region (0x2000_0000 is the --mem
+    block): the check before every access through a register other than r10.  The
+    32-bit values come from a 32-bit load (their upper half known to be 0)."""
+    if kind == "atomic":
+        access = I(Cls.STX | Mode.ATOMIC | Size.DW, base, 2, off, isa.Atomic.ADD)
+    else:
+        access = {"ldx": ldx(8, 0, base, off), "stx": stx(8, base, 2, off),
+                  "st": st(4, base, off, 5)}[kind]
+    if value >> 32 == 0:
+        load = [lddw(3, value), stx(8, 1, 3, 0), ldx(4, base, 1, 0)]
+    else:
+        load = [lddw(base, value)]
+    insns = [lddw(0, 0), lddw(2, 1)] + load + [access, I(isa.EXIT)]
+    check_program(program(insns), ARCH, mem=bytes(64))
 
 
 # ====================================================================== rotated register maps

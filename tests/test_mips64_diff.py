@@ -592,6 +592,26 @@ def test_calls_with_stack_in_every_frame(arch, order):
 
 
 @pytest.mark.parametrize("arch,order", TARGETS)
+def test_r10_between_and_after_local_calls(arch, order):
+    """After a call fp stays at the callee's r10 while only stack accesses and further
+    calls follow (emit.py `bias`); r10 read as a value, a branch, the exit each see
+    r10 again.  r10 itself is stored to the memory block, so its value is compared."""
+    f = [stx(8, 10, -8, 1), ldx(8, 0, 10, -8), alu(Alu.MUL, 64, 0, imm=3),
+         alu(Alu.ADD, 64, 0, imm=1), EXIT]
+    main = [mov(9, 1), st(8, 10, -8, 7), mov(1, imm=1), None,
+            ldx(8, 6, 10, -8), alu(Alu.ADD, 64, 6, 0), mov(1, 6), None,   # stack, then a call
+            stx(8, 10, -16, 0), None,                                    # back to back
+            mov(2, 10), stx(8, 9, 0, 2), alu(Alu.ADD, 64, 6, 0),         # r10 as a value
+            None, jmp(Jmp.JEQ, 64, 0, imm=0, off=1), alu(Alu.ADD, 64, 6, imm=1),
+            ldx(8, 1, 10, -16), alu(Alu.ADD, 64, 6, 1), stx(8, 9, 8, 6),
+            mov(0, 6), EXIT]
+    for at in [i for i, x in enumerate(main) if x is None]:
+        main[at] = call_local(len(main) - (at + 1))
+    ref = run(main + f, arch, order, mem=bytes(16))
+    assert ref.fault is None
+
+
+@pytest.mark.parametrize("arch,order", TARGETS)
 def test_helper_with_five_arguments(arch, order):
     """gather_bytes(a, b, c, d, e) from the conformance set: each argument's low byte,
     in its position, so a swapped or clobbered argument shows."""

@@ -312,7 +312,6 @@ def test_object_without_programs():
 
 # --------------------------------------------------------------------- found by the fuzzer
 
-@pytest.mark.xfail(strict=True, reason="OPEN BUG: jit.analysis.check accepts an LDDW naming a map the program does not have (compile and run refuse it)")
 def test_map_reference_without_maps_is_a_check_failure(tmp_path):
     """Bug pinned (found by tests/loader_fuzz.py): raw bytecode whose LDDW src=1 names map 0
     of a program that has no maps passes `bpfjit check` (exit 0) although `compile`

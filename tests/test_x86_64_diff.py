@@ -14,7 +14,8 @@ Families: ALU/ALU32 in both operand forms (value sweeps over tests/edge.py and
 the encodings' immediate limits, and all 10x10 register pairs), unary ops
 (NEG, END, BSWAP, MOVSX), loads, sign-extending loads, stores, atomics, LDDW,
 conditional jumps, JA and gotol, LD_ABS/LD_IND, helper calls with five
-arguments, bpf-to-bpf calls with stack in every frame, tail calls, branch
+arguments, bpf-to-bpf calls with stack in every frame, tail calls (one from a
+subprogram: the target keeps the r10 of the frame it replaces), branch
 distances around the rel8 limit, rotated register maps, and every fixture in
 tests/progs/build over the fixture packet set.  `test_every_opcode_is_covered`
 checks that the generated programs use every opcode of `isa.all_opcodes()`.
@@ -665,6 +666,49 @@ def test_tail_calls(case):
 
 
 MAX_TAIL_CALL_CNT = 33     # include/linux/bpf.h
+
+
+def _tail_call_from_a_subprogram_object():
+    """main (16 bytes of stack) calls f (8 bytes), which tail-calls t1; t1 writes its
+    r10 to the map value `out`, uses its own stack and returns r10.  main adds its own
+    -16 slot, so a frame t1 overwrote or an r10 main did not get back shows in r0."""
+    jt = MapDef(name="jt", type=3, key_size=4, value_size=4, max_entries=1, prog_slots={0: "t1"})
+    out = MapDef(name="out", type=2, key_size=4, value_size=16, max_entries=1)
+    maps = [jt, out]
+    main = [
+        st(Size.DW, 10, -16, 0x1234), st(Size.DW, 10, -8, 0),
+        I(isa.CALL, 0, 1, 0, 3),                                    # -> f
+        ldx(Size.DW, 1, 10, -16), alu(Cls.ALU64, Alu.ADD, 0, 1),
+        I(isa.EXIT),
+    ]
+    f = [
+        st(Size.DW, 10, -8, 0x55),
+        I(LDDW, 2, isa.Pseudo.MAP_FD, 0, 0), lddw(3, 0),           # r1 is still the context
+        I(isa.CALL, 0, 0, 0, 12),                                   # bpf_tail_call: f's frame goes
+        alu(Cls.ALU64, Alu.MOV, 0, imm=1000),
+        I(isa.EXIT),
+    ]
+    t1 = [
+        I(LDDW, 6, isa.Pseudo.MAP_VALUE, 0, 1),                     # r6 = &out
+        stx(Size.DW, 6, 10, 0),                                     # out[0] = r10
+        st(Size.DW, 10, -8, 0x77), ldx(Size.DW, 7, 10, -8), stx(Size.DW, 6, 7, 8),
+        alu(Cls.ALU64, Alu.MOV, 0, 10),
+        I(isa.EXIT),
+    ]
+    progs = [program(main + f, name="entry"), program(t1, name="t1")]
+    for p in progs:
+        p.maps = maps
+    return Object(file="<tail call from a subprogram>", programs=progs, maps=maps,
+                  byteorder="little"), progs[0]
+
+
+def test_tail_call_target_keeps_the_r10_of_the_frame_it_replaces():
+    """The STACK region layout on a tail call: t1 replaces f, so it starts with f's r10
+    (STACK_TOP - main's 16 bytes) and its stack is where f's was."""
+    from jit.interp import STACK_TOP
+    obj, entry = _tail_call_from_a_subprogram_object()
+    ref = check_program(entry, ARCH, obj=obj, mem=bytes(8))
+    assert ref.r0 == STACK_TOP - 16 + 0x1234
 
 
 # ====================================================================== constant blinding

@@ -25,7 +25,8 @@ ldrd/strd move a whole register; a slot is 8 bytes at sp + offset):
     | r7   | r8:r9     |                                                              |
     | r8   | r10:r11   |                                                              |
     | r9   | [sp, #40] | the coldest register; a slot survives calls too              |
-    | r10  | none      | sp + fp_off (upper half 0): memory ops address sp directly   |
+    | r10  | [sp, #96] | one word, upper half 0: an address in the STACK region; ip  |
+    |      |           | brings it at every entry and the prologue stores it (abi.py) |
     | AX   | [sp, #48] | the lowering's scratch, its own slot                         |
     | -    | r2:r3     | temporary pair: a spilled register in one ldrd/strd          |
     | -    | ip, lr    | temporaries; never a home. lr is saved by every prologue     |

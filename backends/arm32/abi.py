@@ -18,6 +18,25 @@ Two conventions differ in the rest, chosen per callee:
   only the homes of eBPF r6-r9 are preserved.  A call is one `bl` after
   loading r1 and r2.
 
+The eBPF stack is not in the native frame: it is the interpreter's STACK
+region, each function's r10 where the interpreter puts it.  r10 has no free
+register, so it lives in a word slot (upper half 0) that only the prologue
+writes.  Every way into a function brings its r10 in ip (the one register
+free at every entry: the AAPCS lets a call clobber it, and r0-r3, r4:r5 and
+lr carry arguments or the return address):
+
+- the runner's `enter`/`enter_call` (the entry function, a helper's callback)
+  set ip = the r10 the runner chose;
+- a bpf-to-bpf call: ip = the caller's r10 - the caller's stack depth (the
+  bottom of its eBPF frame), loaded from its slot right before `bl`; the
+  caller's slot is untouched, so its r10 is back after the call for free;
+- a tail call: ip = the slot's value (the target keeps the replaced frame's
+  r10), the target address in r2.
+
+A helper reads nothing of it; the runner's `frame_pointer` reads the slot at
+the helper trampoline's sp (the caller's: `blx` pushes nothing).  A function
+that neither names r10 nor calls anything does not store it.
+
 Frame (every function; offsets from sp after the prologue):
 
     +---------------------------+ <- caller's sp (CFA)
@@ -25,9 +44,8 @@ Frame (every function; offsets from sp after the prologue):
     | and lr                    |   lr is also a temporary)
     +---------------------------+
     | padding to 8              |
-    +---------------------------+ <- sp + fp_off == eBPF r10
-    | eBPF stack (depth bytes)  |
-    +---------------------------+ <- sp + 96
+    +---------------------------+ <- sp + 104
+    | r10 (one word, 4 unused)  |   sp + 96: eBPF r10, upper half 0
     | division area  (16)       |   sp + 80: dividend/result, divisor
     | borrow area    (24)       |   sp + 56: pairs saved by long sequences
     | AX, r9, r2, r1 (8 each)   |   sp + 24: spill slots
@@ -35,13 +53,15 @@ Frame (every function; offsets from sp after the prologue):
     | stack args r3, r4, r5     |   sp + 0: the homes of r3 and r4, r5 at a C call
     +---------------------------+ <- sp (8-aligned)
 
-Tail calls: the entry function of a program that makes tail calls zeroes the
-tail-call count in its prologue; its `tail_entry` (where a tail call into the
-program lands) is emitted after the body: the same push, then a branch past
-that store (without a store, `tail_entry` is the entry).  A tail call frees
-its own frame exactly as the epilogue does, with ctx in r0:r1, and jumps; the
-target returns to whoever called the function that tail-called (r0 in r0:r1
-and r4-r11 preserved, as every function returns), so a tail call from a
+Prologue: push; sub sp; str ip (r10); [tail count = 0]; `body`: the arguments
+into their homes.  Tail calls: the entry function of a program that makes
+tail calls zeroes the tail-call count in its prologue; its `tail_entry`
+(where a tail call into the program lands) is emitted after the body: the
+same push, sub and r10 store, then a branch past the count store (without a
+store, `tail_entry` is the entry).  A tail call frees its own frame exactly
+as the epilogue does, with ctx in r0:r1 and r10 in ip, and jumps; the target
+returns to whoever called the function that tail-called (r0 in r0:r1 and
+r4-r11 preserved, as every function returns), so a tail call from a
 subprogram needs nothing more.
 """
 from __future__ import annotations
@@ -50,12 +70,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from jit.frame import Frame, plan
-from jit.lir import CallLocal, LirFunc
+from jit.lir import R10, CallHelper, CallLocal, LirFunc, TailCall
 
-from .enc import Reg
+from .enc import Cond, Reg
 from .pairs import E, PairCode
-from .regs import (ARG_PAIRS, ARG_SLOT, CALLEE_SAVED, IP, LR, OUTGOING, SCRATCH, Pair, RegMap,
-                   Slot, T)
+from .regs import (ARG_PAIRS, ARG_SLOT, CALLEE_SAVED, FP_SLOT, IP, LR, OUTGOING, SCRATCH, Pair,
+                   RegMap, Slot, T)
 
 WORD = 4
 STACK_ALIGN = 8
@@ -71,6 +91,7 @@ class FuncPlan:
     entry: int                  # label of the normal entry
     body: int                   # label after the tail-count store
     tail_store: bool            # the normal prologue zeroes the tail-call count
+    keeps_fp: bool = True       # stores r10 (ip at entry) in its slot
     tail_entry: int | None = None             # label of the tail-call entry, if any
 
     @property
@@ -81,6 +102,13 @@ class FuncPlan:
 
 def function_uses_local_calls(f: LirFunc) -> bool:
     return any(type(op) is CallLocal for op in f.ops)
+
+
+def function_needs_fp(f: LirFunc) -> bool:
+    """Reads r10, or passes it on: a callee's and a tail call's r10 come from it, and
+    a helper that runs a callback has the runner read it (frame_pointer)."""
+    return R10 in f.regs_used or any(type(op) in (CallHelper, CallLocal, TailCall)
+                                     for op in f.ops)
 
 
 def plan_function(f: LirFunc, regs: RegMap, *, cabi: bool, entry: int, body: int,
@@ -94,9 +122,11 @@ def plan_function(f: LirFunc, regs: RegMap, *, cabi: bool, entry: int, body: int
     else:
         used = regs.natives(r for r in f.regs_used if 6 <= r <= 9)
     saved = tuple(r for r in CALLEE_SAVED if r in used) + (Reg.LR,)
-    frame = plan(f.stack_depth, tuple(reversed(saved)), word=WORD, align=STACK_ALIGN,
+    # the eBPF stack is the STACK region, not part of the native frame
+    frame = plan(tuple(reversed(saved)), word=WORD, align=STACK_ALIGN,
                  scratch=SCRATCH, outgoing=OUTGOING)
-    return FuncPlan(f.index, cabi, saved, frame, entry, body, tail_store)
+    return FuncPlan(f.index, cabi, saved, frame, entry, body, tail_store,
+                    function_needs_fp(f))
 
 
 class AbiCode(PairCode):
@@ -105,14 +135,12 @@ class AbiCode(PairCode):
     def prologue(self, fp: FuncPlan, entry_live: int, tail_count_addr: int | None) -> None:
         """Save, allocate the frame, and put the arguments the body reads
         (`entry_live`: halves live at entry, pairs.live_after) in their homes."""
-        self.w(E.push(fp.saved))
+        self.allocate(fp)
         if fp.tail_store:
-            # tail count = 0; lr is saved, so it is free here
+            # tail count = 0; lr is saved and ip stored, so both are free here
             self.load_addr(IP, tail_count_addr)
             self.w(E.mov_imm(LR, 0), E.str_imm(LR, IP, 0))
         self.buf.bind(fp.body)
-        if fp.rest:
-            self.dp("sub", Reg.SP, Reg.SP, fp.rest, IP)
 
         def used(r: int) -> bool:
             return bool(entry_live >> 2 * r & 3)
@@ -123,6 +151,14 @@ class AbiCode(PairCode):
         for r in (3, 4, 5) if fp.cabi else (3, 4):
             if used(r):
                 self.move_from_caller(self.regs[r], ARG_SLOT[r], fp)
+
+    def allocate(self, fp: FuncPlan) -> None:
+        """Save, allocate, and keep r10 (ip at every entry) in its slot."""
+        self.w(E.push(fp.saved))
+        if fp.rest:
+            self.dp("sub", Reg.SP, Reg.SP, fp.rest, LR)            # lr is saved: free
+        if fp.keeps_fp:
+            self.w(E.str_imm(IP, Reg.SP, FP_SLOT))
 
     def move_from_caller(self, dst, caller_off: int, fp: FuncPlan) -> None:
         """dst = the 8 bytes at the caller's sp + caller_off (an argument slot)."""
@@ -149,7 +185,8 @@ class AbiCode(PairCode):
             self.dp("add", Reg.SP, Reg.SP, fp.rest, scratch)
 
     def tail_entry_stub(self, fp: FuncPlan) -> None:
-        self.w(E.push(fp.saved))
+        """A tail call lands here: the prologue without the count store."""
+        self.allocate(fp)
         self.jump(fp.body)
 
     # ------------------------------------------------------------ calls
@@ -171,6 +208,21 @@ class AbiCode(PairCode):
 
 # ---------------------------------------------------------------- Unicorn / capstone
 
+def trap_access(write: bool, lo: Reg, hi: Reg, cond: Cond) -> int:
+    """The wild-pointer trap (emit.py, "wild pointers"): `ldr/str hi, [lo, -lo]` reads or
+    writes address 0, never mapped, with the eBPF address in hi:lo, where
+    RunSpec.trap_address finds it.  No other instruction subtracts a base from itself."""
+    return (E.str_reg if write else E.ldr_reg)(hi, lo, lo, subtract=True, cond=cond)
+
+
+def trap_registers(word: int) -> tuple[int, int] | None:
+    """(hi, lo) register numbers of a trap_access word, or None for any other word."""
+    rn, rt, rm = word >> 16 & 15, word >> 12 & 15, word & 15
+    if word & 0x0FE0_0FF0 == 0x0700_0000 and rn == rm:     # ldr/str rt, [rn, -rm], no shift
+        return rt, rn
+    return None
+
+
 class RunSpec:
     """How jit.runner drives ARMv7 code in Unicorn (AAPCS, little-endian)."""
 
@@ -187,13 +239,19 @@ class RunSpec:
         self.sp_reg = arm_const.UC_ARM_REG_SP
         self._r = [getattr(arm_const, f"UC_ARM_REG_R{i}") for i in range(4)]
         self._lr = arm_const.UC_ARM_REG_LR
+        self._ip = arm_const.UC_ARM_REG_R12
+        self._regs = [getattr(arm_const, f"UC_ARM_REG_R{i}") for i in range(13)] + [
+            self.sp_reg, self._lr]                           # by A32 register number
 
     def helper_slot(self) -> bytes:
         return E.bx(Reg.LR).to_bytes(4, "little")
 
-    def enter(self, uc: Any, entry: int, sp: int, r1: int, r2: int, sentinel: int) -> int:
+    def enter(self, uc: Any, entry: int, sp: int, r1: int, r2: int, sentinel: int,
+              fp: int) -> int:
+        """r1 in r0:r1, r2 in r2:r3, r10 = fp in ip (see the module docstring)."""
         r = self._r
         sp &= ~7
+        uc.reg_write(self._ip, fp & 0xFFFF_FFFF)
         uc.reg_write(r[0], r1 & 0xFFFF_FFFF)
         uc.reg_write(r[1], (r1 >> 32) & 0xFFFF_FFFF)
         uc.reg_write(r[2], r2 & 0xFFFF_FFFF)
@@ -202,10 +260,13 @@ class RunSpec:
         uc.reg_write(self.sp_reg, sp)
         return sp
 
-    def enter_call(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int) -> int:
+    def enter_call(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int,
+                   fp: int) -> int:
         """A C-convention call of the function at native address `entry` (a helper's
         callback, e.g. bpf_loop's; address-taken functions follow the C convention):
-        r1 in r0:r1, r2 in r2:r3, r3..r5 in the stack-argument slots, lr = sentinel."""
+        r1 in r0:r1, r2 in r2:r3, r3..r5 in the stack-argument slots, r10 = fp in ip,
+        lr = sentinel."""
+        uc.reg_write(self._ip, fp & 0xFFFF_FFFF)
         args = tuple(a & 0xFFFF_FFFF_FFFF_FFFF for a in args) + (0,) * (5 - len(args))
         sp = (sp & ~(STACK_ALIGN - 1)) - 32
         uc.mem_write(sp, b"".join(a.to_bytes(8, "little") for a in args[2:5]))
@@ -217,6 +278,23 @@ class RunSpec:
         uc.reg_write(self._lr, sentinel)
         uc.reg_write(self.sp_reg, sp)
         return sp
+
+    def frame_pointer(self, uc: Any) -> int:
+        """r10 of the function calling a helper: its slot at the trampoline's sp (blx
+        pushes nothing, so that is the caller's sp)."""
+        sp = uc.reg_read(self.sp_reg)
+        return int.from_bytes(uc.mem_read(sp + FP_SLOT, 4), "little")
+
+    def trap_address(self, uc: Any, native: int) -> int | None:
+        """The eBPF address of a wild access (upper word not 0) that its check trapped
+        at `native` (trap_access: a fault at address 0, the address in hi:lo); None
+        for any other faulting instruction.  jit.runner asks it before computing a
+        fault's address itself: A32 cannot form an address of more than 32 bits."""
+        regs = trap_registers(int.from_bytes(uc.mem_read(native, 4), "little"))
+        if regs is None:
+            return None
+        hi, lo = (uc.reg_read(self._regs[r]) for r in regs)
+        return hi << 32 | lo
 
     def helper_args(self, uc: Any) -> tuple:
         r = [uc.reg_read(x) for x in self._r]

@@ -14,6 +14,10 @@ not emitted at all).
 
 Division: 32-bit on cortex-a15 is `udiv`/`sdiv` (+ `mls` for the remainder);
 everything else calls the image's division routine (pairs.emit_divmod).
+
+Memory: r10 is an address in the STACK region kept in a word slot (abi.py);
+every other base is a 64-bit pointer whose upper word is checked before the
+access (checked_base, "wild pointers"), except where pairs.hi_zero knows it is 0.
 """
 from __future__ import annotations
 
@@ -24,15 +28,15 @@ from jit import lir
 from jit.buffer import CodeBuffer
 from jit.errors import EncodingError, UnsupportedError
 from jit.lir import (Alu, Atomic, AtomicOp, Branch, Bswap, CallHelper, CallLocal, Exit, Imm,
-                     Jump, Label, Load, LoadAddr, LoadImm, MovSx, Neg, Op, Store, Symbol, SymKind,
-                     TailCall, Trunc, Zext)
+                     Jump, Label, Load, LoadAddr, LoadImm, MovSx, Neg, Op, R10, Store, Symbol,
+                     SymKind, TailCall, Trunc, Zext)
 
-from .abi import AbiCode, FuncPlan, plan_function
+from .abi import AbiCode, FuncPlan, plan_function, trap_access
 from .enc import Cond, Reg, Shift
 from .pairs import (HI, LO, LR, M32, SP, DivKind, E, FrameAddr,
-                    branch_form,
-                    emit_divmod, fold_frame_addr, halves, live_after, live_before)
-from .regs import ARG_PAIRS, DIV_AREA, IP, Frame, Pair, RegMap, Slot, T
+                    branch_form, emit_divmod, fold_frame_addr, halves, hi_zero, live_after,
+                    live_before)
+from .regs import ARG_PAIRS, DIV_AREA, FP_SLOT, IP, Frame, Pair, RegMap, Slot, T
 
 # eBPF condition -> A32 condition after `cmp a, b` (64-bit: the combined flags)
 CC = {lir.Cond.EQ: Cond.EQ, lir.Cond.NE: Cond.NE, lir.Cond.GT: Cond.HI, lir.Cond.GE: Cond.HS,
@@ -73,6 +77,8 @@ class Emitter(AbiCode):
         self.plan: FuncPlan | None = None
         self.plans: list[FuncPlan] = []
         self.live = -1                   # register halves live after the current op (all: -1)
+        self.index = -1                  # the current op's index in its function
+        self.unchecked: frozenset = frozenset()   # accesses whose base's upper half is 0
         self.dispatch = {
             Label: self.emit_label, Alu: self.emit_alu, Neg: self.emit_neg,
             MovSx: self.emit_movsx, Zext: self.emit_zext, Bswap: self.emit_bswap,
@@ -100,17 +106,22 @@ class Emitter(AbiCode):
         ends = []
         for f, fp in zip(prog.funcs, self.plans):
             self.plan = fp
-            self.fp_off = fp.frame.fp_off
+            self.func = f
             buf.bind(fp.entry)
             buf.pc = f.start_pc
             ops = fold_frame_addr(f.ops)
-            after, entry_live = live_after(ops)
+            known = hi_zero(ops)
+            self.unchecked = frozenset(
+                i for i, op in enumerate(ops) if type(op) in (Load, Store, Atomic)
+                and op.base != R10 and op.off == 0 and known[i] >> op.base & 1)
+            after, entry_live = live_after(ops, self.unchecked)
             self.prologue(fp, entry_live, count_addr)
             self.last_pc = None
             i = 0
             while i < len(ops):
                 run = self.spill_run(ops, i)
                 if run is None:
+                    self.index = i
                     self.emit_op(ops[i], after[i])
                     i += 1
                 else:
@@ -232,6 +243,7 @@ class Emitter(AbiCode):
                     self.mark(ops[k].pc)
                     self.store_halves(T, slot, after[k] >> 2 * d & 3)
                     stored = True
+                self.index = k
                 self.emit_op(ops[k], after[k])
         finally:
             self.regs.homes[d] = slot
@@ -636,45 +648,72 @@ class Emitter(AbiCode):
         d = op.dst
         if self.lv(d, LO):
             reg = self.target(d, LO, IP)
-            self.add_const(reg, SP, self.fp_off + op.off, LR)
+            self.add_const(reg, self.lo(R10, reg), op.off, LR)
             self.put(d, LO, reg)
         if self.lv(d, HI):
             self.set_half(d, HI, 0, LR)
 
     # ------------------------------------------------------------ memory
-    def mem_base(self, base: int, off: int, limit: int, span: int) -> tuple[Reg, int]:
+    def mem_base(self, base: int, off: int, limit: int, span: int,
+                 write: bool) -> tuple[Reg, int]:
         """(register, offset) addressing base + off with the offset (and offset + span)
-        within ±limit; otherwise the address goes to ip first.
+        within ±limit; otherwise the address goes to ip first.  A base other than
+        r10 is checked first (checked_base).
 
         Checking offset + span is what the kernel ARM32 JIT once missed for the
         second word of a 64-bit access (an imm12 of 4096)."""
-        h = self.regs[base]
-        if type(h) is Frame:
-            b, off = SP, off + self.fp_off
-        elif type(h) is Pair:
-            b = h.lo
-        else:
-            self.w(E.ldr_imm(IP, SP, h.off))
-            b = IP
+        if type(self.regs[base]) is not Frame:
+            return self.checked_base(base, off, write)
+        b = self.lo(base, IP)                                      # r10: loaded into ip
         if -limit <= off and off + span <= limit:
             return b, off
         self.add_const(IP, b, off, LR)                             # ip = base + off
         return IP, 0
 
-    @staticmethod
-    def sp_pair_ok(b: Reg, o: int) -> bool:
-        """ldrd/strd at [b, #o]: sp-based (so word-aligned when o is) and in imm8 range."""
-        return b == SP and o % 4 == 0 and -E.LDRH_IMM_MAX <= o <= E.LDRH_IMM_MAX
+    # ------------------------------------------------------------ wild pointers
+    # An eBPF pointer is 64 bits and A32 addresses memory with its low word, so
+    # 0x1_2000_0000 would reach the --mem block at 0x2000_0000.  Every access
+    # through a register other than r10 (whose upper half is 0 by construction)
+    # first checks that the upper word of base + off (off sign-extended) is 0; if
+    # not, a conditional trap right there, `ldrne/strne hi, [lo, -lo]`, reads or
+    # writes address 0 (never mapped) inside the access's own native code, with
+    # the eBPF address in hi:lo, where RunSpec.trap_address finds it.  The cost:
+    # `cmp hi, #0` + the trap (off == 0), or `adds; adcs` + the trap, which leaves
+    # the address itself in ip (the access then needs no offset).
+
+    def checked_base(self, base: int, off: int, write: bool) -> tuple[Reg, int]:
+        """(register, 0) holding the low word of base + off, its upper word checked
+        (unless it is known to be 0: pairs.hi_zero)."""
+        lo = self.lo(base, IP)
+        if self.index in self.unchecked:
+            return lo, 0
+        if off == 0:
+            hi = self.hi(base, LR)
+            self.w(E.cmp_imm(hi, 0))                               # the address is base
+        else:
+            self.dp("adds", IP, lo, off, LR)                       # ip = the low word
+            hi = self.hi(base, LR)                                 # (ldr keeps the carry)
+            self.dp("adcs", LR, hi, -1 if off < 0 else 0, LR)      # lr = the upper word (ne: not 0)
+            lo, hi = IP, LR
+        self.w(trap_access(write, lo, hi, Cond.NE))
+        return lo, 0
+
+    def pair_ok(self, base: int, b: Reg, o: int) -> bool:
+        """ldrd/strd at [b, #o] for base + off: only where the address is known to be
+        word-aligned (r10 is 8-aligned: every frame is a multiple of 8 below
+        STACK_TOP) and o is in the imm8 range."""
+        return (type(self.regs[base]) is Frame and b == IP and o % 4 == 0
+                and -E.LDRH_IMM_MAX <= o <= E.LDRH_IMM_MAX)
 
     def emit_load(self, op: Load) -> None:
         d, size = op.dst, op.size
         lo_live, hi_live = self.lv(d, LO), self.lv(d, HI)
         h = self.regs[d]
         if size == 8:
-            b, o = self.mem_base(op.base, op.off, E.LDR_IMM_MAX, 4)
+            b, o = self.mem_base(op.base, op.off, E.LDR_IMM_MAX, 4, False)
             D = h if type(h) is Pair else T
-            if self.sp_pair_ok(b, o):
-                self.w(E.ldrd_imm(D.lo, D.hi, SP, o))
+            if self.pair_ok(op.base, b, o):
+                self.w(E.ldrd_imm(D.lo, D.hi, b, o))
             elif b == D.lo:                                         # the base is overwritten last
                 self.w(E.ldr_imm(D.hi, b, o + 4), E.ldr_imm(D.lo, b, o))
             else:
@@ -682,7 +721,7 @@ class Emitter(AbiCode):
             self.commit(d, D)
             return
         fn, limit = LOADS[(size, op.signed)]
-        b, o = self.mem_base(op.base, op.off, limit, 0)
+        b, o = self.mem_base(op.base, op.off, limit, 0, False)
         if not hi_live:
             reg = self.target(d, LO, LR)
             self.w(fn(reg, b, o))                                  # loaded even if dead: it may fault
@@ -697,7 +736,7 @@ class Emitter(AbiCode):
     def emit_store(self, op: Store) -> None:
         size, src = op.size, op.src
         if size == 8:
-            b, o = self.mem_base(op.base, op.off, E.LDR_IMM_MAX, 4)
+            b, o = self.mem_base(op.base, op.off, E.LDR_IMM_MAX, 4, True)
             if type(src) is Imm:
                 lo, hi = halves(src.value)
                 self.const(LR, lo)
@@ -707,13 +746,13 @@ class Emitter(AbiCode):
                 self.w(E.str_imm(LR, b, o + 4))
                 return
             S = self.src_pair(src, T)
-            if self.sp_pair_ok(b, o):
-                self.w(E.strd_imm(S.lo, S.hi, SP, o))
+            if self.pair_ok(op.base, b, o):
+                self.w(E.strd_imm(S.lo, S.hi, b, o))
             else:
                 self.w(E.str_imm(S.lo, b, o), E.str_imm(S.hi, b, o + 4))
             return
         fn, limit = STORES[size]
-        b, o = self.mem_base(op.base, op.off, limit, 0)
+        b, o = self.mem_base(op.base, op.off, limit, 0, True)
         if type(src) is Imm:
             self.const(LR, src.value)
             reg = LR
@@ -736,11 +775,8 @@ class Emitter(AbiCode):
         aop, s, dw = op.op, op.src, op.size == 8
         cmpxchg = aop == AtomicOp.CMPXCHG
         arith = aop not in (AtomicOp.XCHG, AtomicOp.CMPXCHG)
-        h = self.regs[op.base]
-        if type(h) is Frame:
-            self.add_const(IP, SP, self.fp_off + op.off, LR)      # ip = address
-        else:
-            self.add_const(IP, self.lo(op.base, IP), op.off, LR)
+        b, o = self.mem_base(op.base, op.off, 0, 0, False)        # the ldrex reads first
+        self.add_const(IP, b, o, LR)                               # ip = address
         s_native = type(self.regs[s]) is Pair
         r0_native = type(self.regs[0]) is Pair
         wants = []                                                 # what the borrowed pairs hold
@@ -876,13 +912,18 @@ class Emitter(AbiCode):
     def emit_call_local(self, op: CallLocal) -> None:
         callee = self.plans[op.func]
         self.call_args(c_abi=callee.cabi)
+        # the callee's r10 in ip: the bottom of this frame (this r10 stays in its slot)
+        self.w(E.ldr_imm(IP, SP, FP_SLOT))
+        self.dp("sub", IP, IP, self.func.stack_depth, LR)
         self.buf.branch(callee.entry, branch_form(link=True))
         self.call_result()
 
     def emit_tail_call(self, op: TailCall) -> None:
         """Index check, count check and increment, slot check, then leave this frame
-        and jump with ctx in r0:r1.  The count goes up before the slot is read (the
-        kernel's and the interpreter's order: an empty slot uses up a tail call)."""
+        and jump with ctx in r0:r1 and this r10 in ip (the target keeps it).  The
+        count goes up before the slot is read (the kernel's and the interpreter's
+        order: an empty slot uses up a tail call).  r2 (T.lo) holds the target: eBPF
+        r2-r5 are clobbered by a tail call whether it is taken or not."""
         out = self.buf.new_label()
         m, idx = self.lo(2, T.lo), self.lo(3, T.hi)
         self.w(E.ldr_imm(IP, m, 12),                               # ip = max_entries
@@ -896,13 +937,14 @@ class Emitter(AbiCode):
         self.w(E.add_imm(IP, IP, 1), E.str_imm(IP, LR, 0),         # count += 1
                E.ldr_imm(IP, m, 16),                               # ip = the values array
                E.add_reg(IP, IP, idx, Shift.LSL, 3),               # ip = &slot
-               E.ldr_imm(LR, IP, 4), E.ldr_imm(IP, IP, 0),         # lr:ip = slot
-               E.orrs_reg(LR, IP, LR))
+               E.ldr_imm(LR, IP, 4), E.ldr_imm(T.lo, IP, 0),       # lr:r2 = slot
+               E.orrs_reg(LR, T.lo, LR))
         self.jump(out, Cond.EQ)                                    # empty slot
         self.move(ARG_PAIRS[0], self.regs[1])                      # ctx into r0:r1
         fp = self.plan
-        self.teardown(fp, LR)                                      # ip holds the target
-        self.w(E.pop(fp.saved), E.bx(IP))
+        self.w(E.ldr_imm(IP, SP, FP_SLOT))                         # ip = r10, kept
+        self.teardown(fp, LR)                                      # r2 holds the target
+        self.w(E.pop(fp.saved), E.bx(T.lo))
         self.buf.bind(out)
 
     def emit_exit(self, op: Exit) -> None:

@@ -6,8 +6,9 @@ constants and immediates that are no ARM modified immediate, moving whole
 registers between homes (with a parallel move for argument shuffles),
 borrowing register pairs for the few sequences that need more than the
 temporaries, the 64-bit multiply and shift idioms, the division routine
-emitted once per image, and the liveness of register halves (which half of
-which register is read later: a 32-bit machine need not compute the others).
+emitted once per image, the liveness of register halves (which half of
+which register is read later: a 32-bit machine need not compute the others),
+and which upper halves are known to be 0 (a pointer's need not be checked).
 
 Does not own: which LIR op becomes which idiom (emit.py), the register map
 (regs.py), prologues and calls (abi.py) or any encoding (enc.py).
@@ -96,12 +97,12 @@ def _reg_fn(name: str):
 class PairCode:
     """Building blocks the emitter (emit.py) and the ABI code (abi.py) share.
 
-    Subclasses set `buf`, `regs` and, per function, `fp_off` (r10 = sp + fp_off).
+    Subclasses set `buf` and `regs`.  eBPF r10 is a Frame home: a word slot whose
+    upper half is the constant 0 (read with one ldr, the upper half with `mov #0`).
     """
 
     buf: CodeBuffer
     regs: RegMap
-    fp_off: int = 0
 
     def w(self, *words: int) -> None:
         self.buf.words(words)
@@ -174,8 +175,8 @@ class PairCode:
         if t is Slot:
             self.w(E.ldr_imm(tmp, SP, h.off + 4 * which))
             return tmp
-        if which == LO:                          # r10 = sp + fp_off, upper half 0
-            self.add_const(tmp, SP, self.fp_off, tmp)
+        if which == LO:                          # r10: its word slot, upper half 0
+            self.w(E.ldr_imm(tmp, SP, h.off))
         else:
             self.w(E.mov_imm(tmp, 0))
         return tmp
@@ -228,8 +229,7 @@ class PairCode:
         if type(h) is Slot:
             self.w(E.ldrd_imm(tmp.lo, tmp.hi, SP, h.off))
         else:
-            self.add_const(tmp.lo, SP, self.fp_off, tmp.lo)
-            self.w(E.mov_imm(tmp.hi, 0))
+            self.w(E.ldr_imm(tmp.lo, SP, h.off), E.mov_imm(tmp.hi, 0))
         return tmp
 
     def dst_pair(self, r: int, load: bool) -> Pair:
@@ -268,8 +268,7 @@ class PairCode:
         if type(h) is Slot:
             self.w(E.ldr_imm(IP, SP, h.off), E.ldr_imm(LR, SP, h.off + 4))
         else:
-            self.add_const(IP, SP, self.fp_off, IP)
-            self.w(E.mov_imm(LR, 0))
+            self.w(E.ldr_imm(IP, SP, h.off), E.mov_imm(LR, 0))
         return D, Pair(IP, LR)
 
     def move(self, dst, src) -> None:
@@ -282,16 +281,15 @@ class PairCode:
             elif type(src) is Slot:
                 self.w(E.ldrd_imm(dst.lo, dst.hi, SP, src.off))
             else:
-                self.add_const(dst.lo, SP, self.fp_off, dst.hi)
-                self.w(E.mov_imm(dst.hi, 0))
+                self.w(E.ldr_imm(dst.lo, SP, src.off), E.mov_imm(dst.hi, 0))
         elif type(dst) is Slot:
             if type(src) is Pair:
                 self.w(E.strd_imm(src.lo, src.hi, SP, dst.off))
             elif type(src) is Slot:
                 self.w(E.ldrd_imm(T.lo, T.hi, SP, src.off), E.strd_imm(T.lo, T.hi, SP, dst.off))
             else:
-                self.add_const(T.lo, SP, self.fp_off, T.lo)
-                self.w(E.mov_imm(T.hi, 0), E.strd_imm(T.lo, T.hi, SP, dst.off))
+                self.w(E.ldr_imm(T.lo, SP, src.off), E.mov_imm(T.hi, 0),
+                       E.strd_imm(T.lo, T.hi, SP, dst.off))
         else:
             raise EncodingError("r10 is read-only")
 
@@ -313,6 +311,8 @@ class PairCode:
                 d, s = pending[0]
                 if type(s) is Pair:
                     self.w(E.mov_reg(IP, s.lo), E.mov_reg(LR, s.hi))
+                elif type(s) is Frame:
+                    self.w(E.ldr_imm(IP, SP, s.off), E.mov_imm(LR, 0))
                 else:
                     self.w(E.ldr_imm(IP, SP, s.off), E.ldr_imm(LR, SP, s.off + 4))
                 parked = d
@@ -698,12 +698,18 @@ def _t_def(op, live: int) -> int:
     return live & ~_both(op.dst)
 
 
+def _addr(base: int) -> int:
+    """The halves an access through `base` reads: both (the upper word is checked to
+    be 0, emit.checked_base), but only the low word of r10 (its upper half is 0)."""
+    return _bit(base, 0) if base == 10 else _both(base)
+
+
 def _t_load(op, live: int) -> int:
-    return (live & ~_both(op.dst)) | _bit(op.base, 0)
+    return (live & ~_both(op.dst)) | _addr(op.base)
 
 
 def _t_store(op, live: int) -> int:
-    uses = _bit(op.base, 0)
+    uses = _addr(op.base)
     if _reg(op.src):
         uses |= _both(op.src) if op.size == 8 else _bit(op.src, 0)
     return live | uses
@@ -713,10 +719,10 @@ def _t_atomic(op, live: int) -> int:
     from jit.lir import AtomicOp
     width = _both if op.size == 8 else (lambda r: _bit(r, 0))
     if op.op == AtomicOp.CMPXCHG:
-        return (live & ~_both(0)) | _bit(op.base, 0) | width(op.src) | width(0)
+        return (live & ~_both(0)) | _addr(op.base) | width(op.src) | width(0)
     if op.fetch or op.op == AtomicOp.XCHG:
         live &= ~_both(op.src)
-    return live | _bit(op.base, 0) | width(op.src)
+    return live | _addr(op.base) | width(op.src)
 
 
 def _t_branch(op, live: int) -> int:
@@ -760,13 +766,11 @@ def live_before(op, live: int) -> int:
     return _transfers()[type(op)](op, live)
 
 
-def live_after(ops: list) -> tuple[list[int], int]:
-    """For each op of one function, the register halves live right after it; and
-    the halves live at the function's entry (the arguments it reads)."""
+def _cfg(ops: list) -> tuple[list, list, list]:
+    """The basic blocks of one function: [start, end) op ranges (a label starts one, a
+    jump/branch/exit ends one), each block's successors and each block's predecessors."""
     from jit import lir
-    transfer = _transfers()
     n = len(ops)
-    # basic blocks: [start, end) op ranges; a label starts one, a jump/branch/exit ends one
     starts = [0]
     for i, op in enumerate(ops):
         t = type(op)
@@ -801,6 +805,17 @@ def live_after(ops: list) -> tuple[list[int], int]:
     for b, out in enumerate(succs):
         for x in out:
             preds[x].append(b)
+    return bounds, succs, preds
+
+
+def live_after(ops: list, lo_only: frozenset = frozenset()) -> tuple[list[int], int]:
+    """For each op of one function, the register halves live right after it; and
+    the halves live at the function's entry (the arguments it reads).  `lo_only`:
+    indices of the accesses whose base is known to have a zero upper half, which
+    their check (emit.checked_base) therefore does not read."""
+    transfer = _transfers()
+    n = len(ops)
+    bounds, succs, preds = _cfg(ops)
     live_in = [0] * len(bounds)
     after = [0] * n
     work = list(range(len(bounds)))
@@ -815,7 +830,10 @@ def live_after(ops: list) -> tuple[list[int], int]:
         for i in range(e - 1, s - 1, -1):
             after[i] = live
             op = ops[i]
-            live = transfer[type(op)](op, live)
+            if i in lo_only:                   # the access reads its base's low word only
+                live = transfer[type(op)](op._replace(base=10), live) | _bit(op.base, 0)
+            else:
+                live = transfer[type(op)](op, live)
         if live != live_in[b]:
             live_in[b] = live
             for p in preds[b]:
@@ -823,3 +841,87 @@ def live_after(ops: list) -> tuple[list[int], int]:
                     queued[p] = True
                     work.append(p)
     return after, (live_in[0] if bounds else 0)
+
+
+# ---------------------------------------------------------------- upper halves known zero
+# A 32-bit machine checks the upper word of every pointer it dereferences
+# (emit.checked_base); where that word is known to be 0 -- the pointer came from a
+# 32-bit load (packet pointers from the context), a constant or a symbol's
+# address, a zero-extension, or the same register passed the check already --
+# the check (and the upper word itself) can go.  A forward analysis over the
+# same blocks, one bit per register (bit r: r's upper half is 0), met by
+# intersection.
+
+ALL = (1 << 12) - 1
+CALL_CLOBBERS = sum(1 << r for r in (0, 1, 2, 3, 4, 5, 11))
+
+
+def _z_op(op, k: int) -> int:
+    """Known-zero upper halves after `op`, given k before it."""
+    from jit import lir
+    from jit.lir import AtomicOp, Op
+    t = type(op)
+    if t in (lir.Load, lir.Store, lir.Atomic):
+        if op.base != 10 and op.off == 0:
+            k |= 1 << op.base                    # its check passed (or faulted)
+        if t is lir.Load:
+            zero = op.size < 8 and not op.signed
+            return k | 1 << op.dst if zero else k & ~(1 << op.dst)
+        if t is lir.Atomic:
+            r = 0 if op.op == AtomicOp.CMPXCHG else (
+                op.src if op.fetch or op.op == AtomicOp.XCHG else None)
+            if r is not None:                     # the old value: zero-extended for W
+                k = k | 1 << r if op.size == 4 else k & ~(1 << r)
+        return k
+    if t is lir.Alu:
+        d, src = op.dst, op.src
+        if op.width == 32:
+            return k                              # the low word only (no Zext yet)
+        imm = type(src) is lir.Imm
+        src_zero = (halves(src.value)[1] == 0) if imm else bool(k >> src & 1)
+        if op.op == Op.MOV or op.op == Op.AND and (src_zero or k >> d & 1):
+            zero = src_zero if op.op == Op.MOV else True
+        elif op.op == Op.RSH and imm and (32 <= src.value & 63 or k >> d & 1):
+            zero = True
+        else:
+            zero = False
+        return k | 1 << d if zero else k & ~(1 << d)
+    if t in (lir.Zext, lir.LoadAddr, FrameAddr) or t is lir.Trunc or \
+            t is lir.Bswap and op.bits < 64:
+        return k | 1 << op.dst
+    if t is lir.LoadImm:
+        return k | 1 << op.dst if halves(op.value)[1] == 0 else k & ~(1 << op.dst)
+    if t in (lir.Neg, lir.MovSx):
+        return k if op.width == 32 else k & ~(1 << op.dst)
+    if t is lir.Bswap:
+        return k & ~(1 << op.dst)
+    if t in (lir.CallHelper, lir.CallLocal, lir.TailCall):
+        return k & ~CALL_CLOBBERS
+    return k
+
+
+def hi_zero(ops: list) -> list[int]:
+    """For each op of one function, the registers whose upper half is known to be 0
+    right before it (bit r)."""
+    bounds, succs, preds = _cfg(ops)
+    before = [0] * len(ops)
+    work = list(range(len(bounds) - 1, -1, -1))
+    queued = [True] * len(bounds)
+    out_of = [ALL] * len(bounds)
+    while work:
+        b = work.pop()
+        queued[b] = False
+        s, e = bounds[b]
+        k = 0 if b == 0 else ALL
+        for p in preds[b]:
+            k &= out_of[p]
+        for i in range(s, e):
+            before[i] = k
+            k = _z_op(ops[i], k)
+        if k != out_of[b]:
+            out_of[b] = k
+            for x in succs[b]:
+                if not queued[x]:
+                    queued[x] = True
+                    work.append(x)
+    return before

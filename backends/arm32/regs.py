@@ -2,7 +2,7 @@
 
 Owns: the fixed BPF -> A32 map (a register pair or a frame slot per eBPF
 register), the temporaries, the fixed part of every frame (argument slots,
-spill slots, borrow area, division area) and the `rotate` option's permutation.
+spill slots, borrow area, division area, r10's word) and the `rotate` option's permutation.
 Does not own: how a value is moved between homes (pairs.py), frame sizes
 (abi.py via jit.frame), or any encoding (enc.py).
 
@@ -10,9 +10,10 @@ An eBPF register is 64 bits; an A32 register 32.  Five eBPF registers live in
 even/odd register pairs; the other five, and AX, live in 8-byte slots of the
 frame at fixed offsets from sp.  One more pair, r2:r3, is a temporary: a
 spilled register is loaded, operated on and stored back whole with one
-`ldrd`/`strd` each, instead of two `ldr`/`str` through ip and lr.  r10 lives
-nowhere: it is sp + the frame's fp_off with a zero upper half, so loads and
-stores through it address sp directly.
+`ldrd`/`strd` each, instead of two `ldr`/`str` through ip and lr.  r10 (the
+eBPF frame pointer, an address in the interpreter's STACK region, not in the
+native frame) has a word slot of its own: its upper half is always 0, so only
+the low word is stored, once, by the prologue; nothing else ever writes it.
 
     eBPF  home        why
     r0    r0:r1       the AAPCS result registers: a helper's result, a callee's
@@ -26,6 +27,7 @@ stores through it address sp directly.
     r7    r8:r9
     r8    r10:r11
     r9    [sp, #40]   the coldest: slots survive every call too
+    r10   [sp, #96]   one word (upper half 0), stored by the prologue from ip
     AX    [sp, #48]   the lowering's scratch (constant blinding): its own slot
     -     r2:r3       temporary pair (ldrd/strd of spilled registers)
     -     ip, lr      temporaries (lr is saved by every prologue)
@@ -58,7 +60,10 @@ class Slot(NamedTuple):
 
 
 class Frame(NamedTuple):
-    """eBPF r10: sp + the frame's fp_off, upper half zero."""
+    """eBPF r10: the word at sp + off, upper half zero (read-only: only the prologue
+    stores it).  A type of its own, not a Slot: nothing may write it, and its upper
+    half is the constant 0, never loaded."""
+    off: int
 
 
 Home = Union[Pair, Slot, Frame]
@@ -75,7 +80,8 @@ ARG_SLOT = {3: 0, 4: 8, 5: 16}      # eBPF r3..r5 as 64-bit stack arguments
 SPILL = {1: 24, 2: 32, 9: 40, AX: 48}
 BORROW = (56, 64, 72)               # save area for pairs borrowed by long sequences
 DIV_AREA = 80                       # division routine: dividend/result at +0, divisor at +8
-SCRATCH = DIV_AREA + 16 - OUTGOING  # bytes of scratch above the outgoing area
+FP_SLOT = 96                        # eBPF r10 (one word; the runner's frame_pointer reads it)
+SCRATCH = FP_SLOT + 8 - OUTGOING    # bytes of scratch above the outgoing area
 
 # ------------------------------------------------------------------ the map
 P01 = Pair(Reg.R0, Reg.R1)
@@ -118,7 +124,7 @@ class RegMap:
         k = rotate % 10
         self.rotate = k
         self.homes: list = [DEFAULT[(i + k) % 10] for i in range(10)]
-        self.homes.append(Frame())              # r10
+        self.homes.append(Frame(FP_SLOT))       # r10
         self.homes.append(Slot(SPILL[AX]))      # AX
 
     def __getitem__(self, reg: int) -> Home:

@@ -5,23 +5,37 @@ prologue saves and its epilogue restores, and how the runner enters JIT code,
 reads helper arguments and returns helper results.  Instruction selection for
 LIR ops is emit.py's; the register map is regs.py's.
 
-One frame per eBPF function, sized by its own stack depth (`jit.frame.plan`,
-word 8, n64's 16-byte stack alignment, nothing pushed by the call, no
-argument home area: n64 passes all five helper arguments in a0-a4):
+The eBPF stack is not here: it is the runner's STACK region, laid out as
+the interpreter lays it out, and eBPF r10 is a pointer into it held in fp
+(regs.py).  The entry function gets r10 = STACK_TOP from `enter`, a callback
+its r10 from `enter_call`; a bpf-to-bpf call passes the callee r10 less the
+caller's stack depth (`daddiu fp` in the call's delay slot, undone before the
+caller next needs fp == r10: emit.py's `bias`), and a tail call keeps it.
+fp is thus the same at a function's return as at its entry, as n64 wants of
+a callee-saved register, without being saved.
+
+The native frame (`jit.frame.plan` with depth 0: word 8, n64's 16-byte stack
+alignment, nothing pushed by the call, no argument home area: n64 passes all
+five helper arguments in a0-a4) keeps only saved registers:
 
     higher addresses
     +---------------------------+ <- caller's sp
     | ra          (if it calls) |    saved[0]
-    | s0..s3      (if used)     |    only the callee-saved homes this function touches
+    | s0..s7      (if used)     |    the callee-saved homes and constant registers
+    |                           |    this function touches
     | padding to 16             |
-    +---------------------------+ <- sp + fp_off  == eBPF r10 (never in a register)
-    | eBPF stack (depth bytes)  |
     +---------------------------+ <- sp           16-byte aligned
     lower addresses
 
-A function that calls nothing, uses no s-register and no stack has no frame
-at all: no `daddiu sp`, and its exit is `jr ra` with something useful in the
-delay slot.  The epilogue's own delay slot pops the frame.
+    eBPF stack (STACK region, not the native stack):
+    +---------------------------+ <- fp == r10    (STACK_TOP in the entry function)
+    | this function's frame     |    stack_depth bytes (512 when unknown)
+    +---------------------------+ <- fp - depth   == r10 of the functions it calls
+
+A function that calls nothing and uses no s-register has no native frame at
+all (eBPF stack or not): no `daddiu sp`, and its exit is `jr ra` with
+something useful in the delay slot.  The epilogue's own delay slot pops the
+frame.
 
 The entry function of a program that tail-calls starts with the store that
 zeroes the tail-call count; its `tail_entry` is the instruction after it, so
@@ -37,12 +51,9 @@ trampoline's `jr ra`; the callback fixtures agree on both byte orders, but
 that is the one place the pattern remains.)  Helper trampolines are
 `jr ra; nop`: the runner's hook runs the Python helper at the slot address,
 then the slot returns to the instruction after the JIT code's `jalr` delay
-slot.  `enter_call` starts such a callback as a bpf-to-bpf call would.
-
-Unicorn runs the code in kernel mode, so a wild pointer into a kernel
-segment (0xffff_ffff_8000_0000 and up) is translated instead of faulting,
-and one above the 32-bit user segment raises an address-error exception the
-runner reports as a RunError rather than a MemoryFault.
+slot; fp, untouched, is then the r10 of the function that called the helper
+(`frame_pointer`).  `enter_call` starts such a callback as a bpf-to-bpf call
+would.
 """
 from __future__ import annotations
 
@@ -51,7 +62,7 @@ from dataclasses import dataclass
 from backends.base import AbiSpec
 from backends.mips64 import enc as E
 from backends.mips64.enc import Gpr
-from backends.mips64.regs import CALLEE_SAVED
+from backends.mips64.regs import CALLEE_SAVED, R10_HOME
 from jit.frame import Frame, plan
 
 WORD = 8
@@ -63,11 +74,12 @@ ABI = AbiSpec(word=WORD, stack_align=STACK_ALIGN, incoming=0,
               callee_saved=("s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "gp", "fp"))
 
 
-def frame_for(depth: int, used_natives, calls: bool) -> Frame:
-    """The frame of one function: ra if it calls, then the callee-saved registers it uses."""
+def frame_for(used_natives, calls: bool) -> Frame:
+    """The frame of one function: ra if it calls, then the callee-saved registers it
+    uses (r10's home is never among them: it is preserved without a save)."""
     saved = [Gpr.RA] if calls else []
-    saved += [r for r in CALLEE_SAVED if r in used_natives]
-    return plan(depth, saved, word=WORD, align=STACK_ALIGN)
+    saved += [r for r in CALLEE_SAVED if r in used_natives and r != R10_HOME]
+    return plan(saved, word=WORD, align=STACK_ALIGN)
 
 
 def prologue(frame: Frame) -> list[int]:
@@ -130,20 +142,6 @@ def addr_words(rt: Gpr, addr: int) -> list[tuple[int, str]]:
 M64 = (1 << 64) - 1
 HELPER_ARGS = (Gpr.A0, Gpr.A1, Gpr.A2, Gpr.A3, Gpr.A4)     # n64: the first five integer args
 
-# major opcode -> (kind, bytes, unaligned half) of every access the backend emits
-ACCESSES = {
-    E.LB: ("read", 1, None), E.LBU: ("read", 1, None), E.LH: ("read", 2, None),
-    E.LHU: ("read", 2, None), E.LW: ("read", 4, None), E.LWU: ("read", 4, None),
-    E.LD: ("read", 8, None), E.LL: ("read", 4, None), E.LLD: ("read", 8, None),
-    E.SB: ("write", 1, None), E.SH: ("write", 2, None), E.SW: ("write", 4, None),
-    E.SD: ("write", 8, None), E.SC: ("write", 4, None), E.SCD: ("write", 8, None),
-    E.LWL: ("read", 4, "left"), E.LWR: ("read", 4, "right"),
-    E.LDL: ("read", 8, "left"), E.LDR: ("read", 8, "right"),
-    E.SWL: ("write", 4, "left"), E.SWR: ("write", 4, "right"),
-    E.SDL: ("write", 8, "left"), E.SDR: ("write", 8, "right"),
-}
-
-
 def _uc(r: Gpr) -> int:
     """Unicorn's id of a general register (its $0..$31 ids are consecutive; its
     symbolic names are o32's, where n64's a4 is called t0)."""
@@ -196,23 +194,33 @@ class MipsRun:
         # jr ra; nop -- the hook has already run the helper when this executes
         return b"".join(w.to_bytes(4, self.byteorder) for w in (E.jr(Gpr.RA), E.nop()))
 
-    def enter(self, uc, entry: int, sp: int, r1: int, r2: int, sentinel: int) -> int:
+    def enter(self, uc, entry: int, sp: int, r1: int, r2: int, sentinel: int,
+              fp: int) -> int:
         sp &= ~(STACK_ALIGN - 1)
         uc.reg_write(_uc(Gpr.A0), r1)
         uc.reg_write(_uc(Gpr.A1), r2)
+        uc.reg_write(_uc(R10_HOME), fp & M64)
         uc.reg_write(_uc(Gpr.RA), sentinel)
         uc.reg_write(_uc(Gpr.T9), entry)             # n64 PIC convention: t9 = callee
         uc.reg_write(_uc(Gpr.SP), sp)
         return sp
 
-    def enter_call(self, uc, addr: int, sp: int, args: tuple, sentinel: int) -> None:
+    def enter_call(self, uc, addr: int, sp: int, args: tuple, sentinel: int,
+                   fp: int) -> int:
         """Set up a call of the eBPF function at `addr` (a callback a helper runs) with
-        eBPF r1..r5 = args, as a bpf-to-bpf call would enter it."""
+        eBPF r1..r5 = args and r10 = fp, as a bpf-to-bpf call would enter it."""
+        sp &= ~(STACK_ALIGN - 1)
         for reg, value in zip(HELPER_ARGS, args):
             uc.reg_write(_uc(reg), value & M64)
+        uc.reg_write(_uc(R10_HOME), fp & M64)
         uc.reg_write(_uc(Gpr.RA), sentinel)
         uc.reg_write(_uc(Gpr.T9), addr)
-        uc.reg_write(_uc(Gpr.SP), sp & ~(STACK_ALIGN - 1))
+        uc.reg_write(_uc(Gpr.SP), sp)
+        return sp
+
+    def frame_pointer(self, uc) -> int:
+        """eBPF r10 of the function whose helper call the trampoline is serving."""
+        return uc.reg_read(_uc(R10_HOME)) & M64
 
     def helper_args(self, uc) -> tuple:
         return tuple(uc.reg_read(_uc(r)) & M64 for r in HELPER_ARGS)
@@ -222,38 +230,6 @@ class MipsRun:
 
     def result(self, uc) -> int:
         return uc.reg_read(_uc(Gpr.V0)) & M64
-
-    def fault_access(self, uc) -> tuple[str, int, int] | None:
-        """(kind, address, size) of the eBPF access whose load or store at pc faulted.
-
-        For the runner when Unicorn stops without a memory hook having fired
-        (an address-error exception: a wild pointer outside the 32-bit user
-        segment).  The halves of an unaligned sequence (emit.py) report the
-        whole access: its first byte and its size.  None if pc holds no access."""
-        pc = uc.reg_read(self.pc_reg) & M64
-        try:
-            word = int.from_bytes(uc.mem_read(pc, 4), self.byteorder)
-        except Exception:       # noqa: BLE001 - no code there: not an access
-            return None
-        op, base, rt, off = word >> 26, (word >> 21) & 31, (word >> 16) & 31, word & 0xFFFF
-        access = ACCESSES.get(op)
-        if access is None:
-            return None
-        kind, size, part = access
-        ea = (uc.reg_read(_uc(Gpr(base))) + (off - 0x10000 if off & 0x8000 else off)) & M64
-        big = self.byteorder == "big"
-        if part is not None:
-            # the unaligned pairs: "left" takes the lowest address on big-endian
-            # machines and the highest on little-endian ones
-            if (part == "left") != big:
-                ea -= size - 1
-        elif size == 1 and rt == Gpr.T0:
-            # the high byte of an unaligned halfword goes through T0: on a
-            # little-endian machine it is the second byte
-            size = 2
-            if not big:
-                ea -= 1
-        return kind, ea & M64, size
 
     def return_address(self, uc) -> int:
         """Inside a helper slot: the address of the JIT code's `jalr` (ra is 8 bytes past it)."""

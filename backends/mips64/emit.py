@@ -36,13 +36,22 @@ register is `free` or about to be overwritten, else into a temporary.
 Alignment.  MIPS traps on a misaligned lh/lw/ld; eBPF allows them (packet
 headers sit at odd offsets).  An access whose base is not known aligned uses
 the unaligned pairs (lwl/lwr, ldl/ldr, swl/swr, sdl/sdr) or byte accesses.
-Known aligned: r10 (sp-relative), r1 on entry (the context or memory block),
-map values returned by map lookups, constant addresses, and what simple
-arithmetic derives from those.
+Known aligned: r10 (frames are multiples of 8 below STACK_TOP), r1 on entry
+(the context or memory block), map values returned by map lookups, constant
+addresses, and what simple arithmetic derives from those.
 
 Three-operand forms.  `dst = src; dst op= x` (eBPF is two-operand) is one
 instruction `op dst, src, x` whenever MIPS has the form; `r = r10; r += k`
-is one daddiu from sp.
+is one daddiu from fp.
+
+r10 and local calls.  r10 is fp (regs.py), a pointer into the runner's eBPF
+stack region.  A bpf-to-bpf call passes the callee r10 - depth (this
+function's stack depth) by lowering fp in the call's delay slot.  The caller
+then leaves fp there (`bias` = -depth, fp == r10 + bias) while only stack
+accesses (their displacements absorb the bias), ALU work without r10 and more
+calls follow, and raises it back (`settle_fp`) before anything else: a label,
+a branch, a helper call, a tail call, an exit, r10 read as a value.  So
+back-to-back calls cost one `daddiu` for the lot.
 
 Constants in loops.  A survey pass counts the constants that loops build
 with li sequences; the most used live in spare registers loaded once in the
@@ -65,7 +74,7 @@ from backends.mips64 import abi, branches
 from backends.mips64 import enc as E
 from backends.mips64.enc import Gpr
 from backends.mips64.regs import (ADDR, AX_HOME, CALL, CALL_CLOBBERED, CONST_CALLEE_SAVED,
-                                  CONST_CALLER_SAVED, T0, T1, T2, TEMPS, VIRTUAL_R10)
+                                  CONST_CALLER_SAVED, R10_HOME, T0, T1, T2, TEMPS)
 from jit import lir
 from jit.buffer import CodeBuffer
 from jit.errors import EncodingError, UnsupportedError
@@ -76,7 +85,7 @@ NOP = E.nop()
 M32 = (1 << 32) - 1
 M64 = (1 << 64) - 1
 FAR = frozenset({AT, T9, RA})          # what the long branch forms use (branches.py)
-STACK_ALIGN = 8                        # r10 = sp + fp_off: sp 16-aligned, fp_off a multiple of 8
+STACK_ALIGN = 8                        # r10: STACK_TOP less frames of multiples of 8 bytes
 CTX_ALIGN = 8                          # r1 on entry: every context the runtime builds
 # helpers that return a pointer to a map value (8-aligned, as the kernel's are) or NULL
 MAP_VALUE_HELPERS = frozenset({1, 195})      # map_lookup_elem, map_lookup_percpu_elem
@@ -447,14 +456,6 @@ class Emitter:
         k = self.k
         return bool(k.sx >> n & 1), bool(k.zx >> n & 1)
 
-    def read(self, r: int, tmp: Gpr, out: list) -> Gpr:
-        """The register holding eBPF r; r10 is materialised into tmp (words go to out)."""
-        n = self.home[r]
-        if n == VIRTUAL_R10:
-            out.append(E.daddiu(tmp, SP, self.frame.fp_off))
-            return tmp
-        return n
-
     def sext(self, n: Gpr, tmp: Gpr, out: list) -> Gpr:
         """A register holding sext32(low half of n): n itself when known sx, n
         sign-extended in place when its upper half is free, else a copy in tmp."""
@@ -509,10 +510,11 @@ class Emitter:
     def function(self, f: lir.LirFunc, entry: bool) -> None:
         home = self.home
         self.entry = entry
-        self.uses = {home[r] for r in f.regs_used if home[r] != VIRTUAL_R10}
+        self.uses = {home[r] for r in f.regs_used if r != lir.R10}
         self.kregs = {}
         self.survey = None
         self.in_loop, self.loop_heads = loop_mask(f.ops)
+        self.depth = f.stack_depth
         self.set_frame(f)
         label_in: dict = {}
         if any(self.in_loop):
@@ -534,7 +536,7 @@ class Emitter:
         self.body(f, label_in)
 
     def set_frame(self, f: lir.LirFunc) -> None:
-        self.frame = abi.frame_for(f.stack_depth, self.uses | set(self.kregs.values()), f.calls)
+        self.frame = abi.frame_for(self.uses | set(self.kregs.values()), f.calls)
         self.saved_regs = frozenset(reg for reg, _ in self.frame.saved)
 
     def dry_pass(self, f: lir.LirFunc, label_in: dict) -> tuple[dict, dict]:
@@ -578,6 +580,7 @@ class Emitter:
         self.used_at: dict = {}
         self.edges: dict = {}
         self.reachable = True
+        self.bias = 0                    # fp == r10 + bias (see emit_call_local)
         buf.bind(self.func_labels[f.index])
         if self.entry and self.prog.tail_calls:
             # the run's tail-call count starts at 0; tail calls land after this store
@@ -607,6 +610,9 @@ class Emitter:
                 self.skip = False
                 continue
             t = type(op)
+            self.index = i
+            if self.bias and not self.keeps_bias(op, t):
+                self.settle_fp()
             if t is lir.Label:
                 self.flush()
                 buf.bind(op.id)
@@ -617,7 +623,6 @@ class Emitter:
             if op.pc != last_pc:
                 last_pc = op.pc
                 self.want_mark = op.pc
-            self.index = i
             dispatch[t](op)
         self.flush()
         self.want_mark = None
@@ -674,10 +679,12 @@ class Emitter:
         d = self.home[op.dst]
         src = op.src
         if op.op == Op.MOV:
-            if type(src) is int and self.home[src] != VIRTUAL_R10:
+            if src == lir.R10 and self.stack_address(op, d):
+                return
+            if type(src) is int:
                 nxt = self.next_op()
                 if (type(nxt) is lir.Alu and nxt.dst == op.dst and nxt.width == op.width
-                        and nxt.op != Op.MOV and nxt.src != lir.R10):
+                        and nxt.op != Op.MOV):
                     # dst = src; dst op= x  ->  op dst, src, x
                     self.skip = True
                     a = self.home[src]
@@ -686,32 +693,27 @@ class Emitter:
                         x = a if x == op.dst else self.home[x]
                     self.alu_op(nxt.op, op.width, d, a, x)
                     return
-            if self.stack_address(op, d):
-                return
             self.emit_mov(op, d)
             return
         if type(src) is int:
-            pre: list = []
-            s = self.read(src, T0, pre)
-            self.emit(*pre)
+            s = self.home[src]
         else:
             s = src
         self.alu_op(op.op, op.width, d, d, s)
 
     def stack_address(self, op: lir.Alu, d: Gpr) -> bool:
-        """`r = r10; r += k` (a pointer into the stack, for a helper) is one daddiu."""
-        if op.src != lir.R10:                                # the common case: not r10
-            return False
+        """`r = r10; r += k` (a pointer into the stack, for a helper) is one daddiu,
+        and the result is known aligned as far as k lets it be."""
         nxt = self.next_op()
         if not (op.width == 64 and type(nxt) is lir.Alu
                 and nxt.dst == op.dst and nxt.width == 64 and nxt.op in (Op.ADD, Op.SUB)
                 and isinstance(nxt.src, Imm)):
             return False
-        off = self.frame.fp_off + (nxt.src.value if nxt.op == Op.ADD else -nxt.src.value)
+        off = nxt.src.value if nxt.op == Op.ADD else -nxt.src.value
         if not fits_s16(off):
             return False
         self.skip = True
-        self.alu(E.daddiu(d, SP, off), d, SP)
+        self.alu(E.daddiu(d, R10_HOME, off), d, R10_HOME)
         self.define(d, align=min(STACK_ALIGN, low_bit(off)))
         return True
 
@@ -737,12 +739,10 @@ class Emitter:
                 self.load_const(d, src.value & M32 if zext else s32(src.value), free=True)
             return
         s = self.home[src]
-        if s == VIRTUAL_R10:                                 # r = r10
-            self.alu(E.daddiu(d, SP, self.frame.fp_off), d, SP)
-            self.define(d, free=op.width == 32, align=STACK_ALIGN if op.width == 64 else 1)
-        elif op.width == 64:
+        if op.width == 64:
             self.alu(E.move(d, s), d, s)
-            self.define(d, *self.facts(s), align=self.k.align.get(s, 1))
+            align = STACK_ALIGN if src == lir.R10 else self.k.align.get(s, 1)
+            self.define(d, *self.facts(s), align=align)
         elif s == d:                                         # w = w: the low half is there
             self.define(d, *self.facts(d), free=True)
         elif self.next_is_zext(op.dst):                      # w = w; zext: one dext
@@ -1082,10 +1082,8 @@ class Emitter:
 
     def emit_movsx(self, op: lir.MovSx) -> None:
         d = self.home[op.dst]
-        pre: list = []
-        s = self.read(op.src, T0, pre)
+        s = self.home[op.src]
         word = {8: E.seb, 16: E.seh}.get(op.bits)
-        self.emit(*pre)
         self.alu(word(d, s) if word else E.sll(d, s, 0), d, s)
         self.define(d, sx=True, free=op.width == 32)
 
@@ -1163,12 +1161,13 @@ class Emitter:
     def mem(self, base: int, off: int, size: int, out: list) -> tuple[Gpr, int, bool]:
         """(register, displacement, aligned) addressing `size` bytes at base + off.
 
-        r10 is sp-relative; `aligned` says the address is a multiple of size
-        (then a plain access is safe), else the caller needs the unaligned
+        `aligned` says the address is a multiple of size (then a plain access is
+        safe; r10 always is 8-aligned), else the caller needs the unaligned
         forms, whose last byte's displacement must fit too."""
         b = self.home[base]
-        if b == VIRTUAL_R10:
-            b, off, align = SP, off + self.frame.fp_off, STACK_ALIGN
+        if base == lir.R10:
+            off -= self.bias                                 # fp may be below r10
+            align = STACK_ALIGN
         else:
             align = self.k.align.get(b, 1)
         aligned = size == 1 or (align >= size and off % size == 0)
@@ -1222,7 +1221,7 @@ class Emitter:
             else:
                 s = self.const(v if size == 8 else s32(v), T1, pre)
         else:
-            s = self.read(op.src, T1, pre)
+            s = self.home[op.src]
         if aligned:
             self.emit(*pre, STORES[size](s, disp, b))
             return
@@ -1250,7 +1249,7 @@ class Emitter:
         LL/SC need an aligned address, as the verifier demands of atomics."""
         pre: list = []
         b, disp, _ = self.mem(op.base, op.off, op.size, pre)
-        s = self.read(op.src, T2, pre)
+        s = self.home[op.src]
         wide = op.size == 8
         ll, sc = (E.lld, E.scd) if wide else (E.ll, E.sc)
         ret = (lambda rd, rs: E.move(rd, rs)) if wide else (lambda rd, rs: E.dext(rd, rs, 0, 32))
@@ -1338,8 +1337,8 @@ class Emitter:
         words: list = []
         # operands as 64-bit values that compare like eBPF's; width 32: sign-extended,
         # or zero-extended when both are known zx and the compare is unsigned
-        ra = self.read(a, T2, words)
-        rb = None if isinstance(b, Imm) else self.read(b, T1, words)
+        ra = self.home[a]
+        rb = None if isinstance(b, Imm) else self.home[b]
         if op.width == 32 and cond == Cond.SET:
             return self.plan_set32(ra, rb, b, words)
         if op.width == 32:
@@ -1469,9 +1468,38 @@ class Emitter:
             self.k.align[self.home[0]] = 8
 
     def emit_call_local(self, op: lir.CallLocal) -> None:
-        slot = self.take_slot({AT, RA})
+        """The callee's r10 is the bottom of this function's eBPF frame: fp goes down by
+        this function's depth in the call's delay slot, and stays there (bias) while
+        only stack accesses follow, so back-to-back calls adjust it once."""
+        depth = self.depth
+        if self.bias != -depth:                              # bias is 0 here
+            self.flush()
+            self.do_mark()
+            self.heads_open = []                             # a loop head's first word: the call
+            slot = E.daddiu(R10_HOME, R10_HOME, -depth)      # (delay slot) fp = callee's r10
+            self.bias = -depth
+        else:
+            slot = self.take_slot({AT, RA})
         self.buf.branch(self.func_labels[op.func], branches.call_forms(slot, self.order))
         self.k.forget(CALL_CLOBBERED, CLOBBERED_MASK)
+
+    def keeps_bias(self, op, t) -> bool:
+        """Can `op` run with fp below r10?  Accesses through r10 and ALU work that does
+        not read r10 can (a displacement absorbs the bias); control flow, labels,
+        helper calls (a callback's frame is found from fp) and r10 as a value cannot."""
+        if t is lir.Load or t is lir.CallLocal:
+            return True
+        if t is lir.Alu:
+            nxt = self.next_op()                             # `d = a; d op= r10` fuses
+            return op.src != lir.R10 and not (type(nxt) is lir.Alu and nxt.src == lir.R10)
+        if t is lir.Store or t is lir.Atomic or t is lir.MovSx:
+            return op.src != lir.R10
+        return t in (lir.Neg, lir.Zext, lir.Bswap, lir.Trunc, lir.LoadImm, lir.LoadAddr)
+
+    def settle_fp(self) -> None:
+        """fp = r10 again (held: it may fill the next delay slot, which runs first)."""
+        self.alu(E.daddiu(R10_HOME, R10_HOME, -self.bias), R10_HOME)
+        self.bias = 0
 
     def emit_tail_call(self, op: lir.TailCall) -> None:
         """The kernel's order: index < max_entries, count < 33, count += 1, slot != 0."""

@@ -10,17 +10,19 @@ return register, so a helper call needs no shuffling; r6-r9 live in
 callee-saved s-registers, so they survive helper calls and bpf-to-bpf calls
 with no spills (a function saves only the s-registers it touches).
 
-eBPF r10 has no register: it is always `sp + frame.fp_off` (the frame is
-fixed for the whole function), so loads and stores through r10 become
-sp-relative and the prologue needs no frame-pointer setup.  The few
-instructions that use r10 as a value (`r1 = r10`, a compare) materialise it
-into a temporary with one `daddiu`.
+eBPF r10 lives in fp (s8), the one callee-saved register the map and the
+loops' constant registers leave free.  The eBPF stack is not in the native
+frame (it is the runner's STACK region, laid out as the interpreter lays it
+out), so r10 is a real pointer: the runner sets fp on entry (`enter`,
+`enter_call`).  A bpf-to-bpf call lowers fp by the caller's stack depth (a
+`daddiu` in the call's delay slot) and the caller raises it again before
+anything but stack accesses and further calls (emit.py: `bias`), so fp is r10
+at every label, branch, helper call, tail call and return; helpers keep it
+(n64: fp is callee-saved).  No function needs to save it.
 """
 from __future__ import annotations
 
 from backends.mips64.enc import Gpr
-
-VIRTUAL_R10 = -1          # a "home" that means: sp + fp_off
 
 # ------------------------------------------------------------------ the map
 #   eBPF   native   role
@@ -36,13 +38,14 @@ HOMES: tuple = (
     Gpr.S2,   # r8   callee-saved
     Gpr.S3,   # r9   callee-saved
 )
+R10_HOME = Gpr.FP         # r10  the eBPF frame pointer (read-only): never saved, see above
 AX_HOME = Gpr.T3          # AX   the lowering's scratch (blinding): never live across calls
 
 # ------------------------------------------------------------------ scratch registers
 # Never the home of an eBPF register, so an op may clobber them freely.
 T0 = Gpr.T0               # compare results, ALU immediates, LL/SC old value, unaligned loads
 T1 = Gpr.T1               # compare/store immediates, sign-extended operands, LL/SC new value
-T2 = Gpr.T2               # a compare's sign-extended first operand, r10 as a value, tail count
+T2 = Gpr.T2               # a compare's sign-extended first operand, the tail-call count
 ADDR = Gpr.AT             # an address whose displacement does not fit 16 bits
 CALL = Gpr.T9             # helper call target (n64 PIC convention: t9 = callee address)
 # The long branch forms (branches.py) use AT and T9 between two ops, when no
@@ -66,20 +69,21 @@ CALL_CLOBBERED = frozenset(r for r in Gpr if r not in CALLEE_SAVED
 # ------------------------------------------------------------------ rotation
 # The `rotate` option moves eBPF r0-r9 along this ring (call-free programs
 # only: helper and local calls need r1-r5/r0 in the ABI registers).  The ring
-# holds every register that is neither a temporary, AX, nor reserved, so a
-# register-specific encoder bug in any of them surfaces.
+# holds every register that is neither a temporary, AX, r10's home nor
+# reserved, so a register-specific encoder bug in any of them surfaces.
 ROTATION_RING: tuple = (
     Gpr.V0, Gpr.A0, Gpr.A1, Gpr.A2, Gpr.A3, Gpr.A4, Gpr.S0, Gpr.S1, Gpr.S2, Gpr.S3,
-    Gpr.A5, Gpr.A6, Gpr.A7, Gpr.V1, Gpr.S4, Gpr.S5, Gpr.S6, Gpr.S7, Gpr.FP,
+    Gpr.A5, Gpr.A6, Gpr.A7, Gpr.V1, Gpr.S4, Gpr.S5, Gpr.S6, Gpr.S7,
 )
-assert not set(ROTATION_RING) & (TEMPS | {AX_HOME})
+assert not set(ROTATION_RING) & (TEMPS | {AX_HOME, R10_HOME})
+assert R10_HOME not in CONST_CALLEE_SAVED + CONST_CALLER_SAVED
 
 
 def regmap(rotate: int = 0) -> tuple:
-    """Native home of eBPF r0..r9, r10 (VIRTUAL_R10) and AX, indexed by eBPF register."""
+    """Native home of eBPF r0..r9, r10 and AX, indexed by eBPF register."""
     k = rotate % len(ROTATION_RING)
     if k == 0:
         homes = HOMES
     else:
         homes = tuple(ROTATION_RING[(i + k) % len(ROTATION_RING)] for i in range(10))
-    return homes + (VIRTUAL_R10, AX_HOME)
+    return homes + (R10_HOME, AX_HOME)

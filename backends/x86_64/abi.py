@@ -2,10 +2,18 @@
 how the Unicorn runner drives this machine.
 
 This module owns the frame of each eBPF function (planned by `jit.frame.plan`
-from the function's own stack depth and the callee-saved registers it really
-uses), the bytes of its prologue and epilogue, the facts the frame planner
-and the ELF writer need (`ABI`), and the runner's `RunSpec`.  It does not
-choose instructions for LIR ops (emit.py).
+from the callee-saved registers it really uses; its eBPF stack is not in it),
+the bytes of its prologue and epilogue, the facts the frame planner and the
+ELF writer need (`ABI`), and the runner's `RunSpec`.  It does not choose
+instructions for LIR ops (emit.py).
+
+The eBPF stack is the runner's STACK region, laid out as the interpreter lays
+it out, so that stack addresses and faults off either end match it: r10 lives
+in rbp, the entry gets rbp = STACK_TOP from the runner (`enter`), a callee gets
+the bottom of its caller's eBPF frame (the caller brackets `call` with `sub
+rbp, depth` / `add rbp, depth`), a tail call keeps rbp, and a helper's callback
+gets what the runner computes (`enter_call`).  No function changes rbp across
+its body, so rbp is never saved for its own sake.
 
 One native frame per eBPF function, after the prologue (rsp fixed from here
 to the epilogue: nothing is pushed across an op except inside one op's own
@@ -16,23 +24,25 @@ sequence, e.g. `push rax` around a division):
     | return address              |  pushed by `call` (the runner's sentinel for the entry)
     +-----------------------------+  <- rsp at entry (== 8 mod 16 by System V)
     | saved rbx   (if r6 used)    |  push, in SAVE_ORDER, only the callee-saved
-    | saved r13.. (if r7.. used)  |  registers this function's eBPF registers
-    | saved rbp   (if r10 used)   |  live in; rbp last
-    +-----------------------------+  <- rbp == eBPF r10 (= rsp + fp_off)
-    | eBPF stack: depth bytes     |
+    | saved r13.. (if r7.. used)  |  registers this function's eBPF registers live in
     +-----------------------------+
-    | 8 bytes (if needed)         |  alignment filler, planned as `scratch` so that
-    +-----------------------------+  the eBPF stack starts right below the pushes
-    lower addresses                  <- rsp (16-aligned at every call; leaf
-                                        functions keep 8-byte alignment, no filler)
+    | rbp (filler, if needed)     |  only in a calling function whose pushes leave rsp 8 off 16
+    +-----------------------------+  <- rsp (16-aligned at every call; leaf functions keep
+    lower addresses                     8-byte alignment, no filler)
 
-The prologue is the pushes, `mov rbp, rsp` (when r10 is used) and `sub rsp,
-n`; because rbp is pushed last and points at its own saved copy, the
-epilogue is `leave` (or `add rsp, n`), the other pops and `ret` -- the shape
-of the Linux JIT's frame, which is the smallest.  A tail call runs the
-epilogue without its `ret` and jumps to the target's `tail_entry`, which
-for a program that itself tail-calls is just past the store that zeroes the
-tail-call counter.
+    STACK region (jit.memory.STACK_BASE .. STACK_TOP), one eBPF frame per active call:
+    +-----------------------------+  <- STACK_TOP == the entry's r10 (rbp)
+    | entry's eBPF stack          |  its LirFunc.stack_depth bytes
+    +-----------------------------+  <- a callee's r10 (rbp during the call)
+    | callee's eBPF stack ...     |
+    +-----------------------------+
+
+The prologue is the pushes and the epilogue the pops and `ret` -- no frame
+pointer and no `sub rsp`.  The filler is `push rbp`: 1 byte where `sub rsp,
+8` is 4, and its pop restores the rbp that is still there.  A tail call runs
+the epilogue without its `ret` and jumps to the target's `tail_entry` with
+rbp as it is (the target reuses the frame's r10), which for a program that
+itself tail-calls is just past the store that zeroes the tail-call counter.
 """
 from __future__ import annotations
 
@@ -41,9 +51,9 @@ from typing import Any, NamedTuple
 from backends.base import AbiSpec
 from backends.x86_64 import enc
 from backends.x86_64.enc import Gpr
-from backends.x86_64.regs import CALLEE_SAVED, HOME, SAVE_ORDER, name
+from backends.x86_64.regs import CALLEE_SAVED, FP, HOME, SAVE_ORDER, name
 from jit.frame import Frame, plan
-from jit.lir import R10, LirFunc
+from jit.lir import LirFunc
 
 WORD = 8
 STACK_ALIGN = 16
@@ -54,7 +64,7 @@ RET_REG = Gpr.RAX
 
 ABI = AbiSpec(word=WORD, stack_align=STACK_ALIGN, incoming=RETURN_ADDRESS,
               arg_regs=tuple(name(r) for r in ARG_REGS), ret_regs=(name(RET_REG),),
-              callee_saved=tuple(name(r) for r in SAVE_ORDER))
+              callee_saved=tuple(name(r) for r in SAVE_ORDER + (FP,)))
 
 
 class FuncFrame(NamedTuple):
@@ -67,7 +77,8 @@ class FuncFrame(NamedTuple):
 
 
 def saved_registers(f: LirFunc, regmap: tuple) -> tuple:
-    """The callee-saved natives this function writes or reads, in push order."""
+    """The callee-saved natives this function writes or reads, in push order (not rbp:
+    r10 is read-only and local calls put it back)."""
     used = {regmap[r] for r in f.regs_used}
     return tuple(r for r in SAVE_ORDER if r in used and r in CALLEE_SAVED)
 
@@ -77,34 +88,17 @@ def func_frame(f: LirFunc, regmap: tuple) -> FuncFrame:
     saved = saved_registers(f, regmap)
     # alignment matters only where this function calls (helpers, subprograms, tail calls)
     align = STACK_ALIGN if f.calls or f.tail_calls else WORD
-    frame = plan(f.stack_depth, saved, word=WORD, align=align, incoming=RETURN_ADDRESS)
-    if frame.size - WORD * len(saved) != frame.fp_off:
-        # the planner pads between the pushes and the eBPF stack; put those bytes
-        # below the stack instead, so that r10 is simply rsp after the pushes
-        frame = plan(f.stack_depth, saved, word=WORD, align=align, incoming=RETURN_ADDRESS,
-                     scratch=WORD)
-    n = frame.size - WORD * len(saved)
-    assert n == frame.fp_off, frame
-    fp = regmap[R10]
-    has_fp = fp in saved
-    pro = bytearray()
-    for r in saved:
-        pro += enc.push(r)
-    if has_fp:
-        pro += enc.mov_rr(fp, Gpr.RSP, bits=64)                 # r10 = the top of the eBPF stack
-    if n:
-        pro += enc.alu_ri(enc.Alu.SUB, Gpr.RSP, n, bits=64)
-    down = bytearray()
-    if has_fp and n:
-        down += enc.leave()                                      # rsp = rbp; pop rbp
-    elif n:
-        down += enc.alu_ri(enc.Alu.ADD, Gpr.RSP, n, bits=64)
-    for r in reversed(saved):
-        if not (has_fp and n and r == fp):
-            down += enc.pop(r)
+    frame = plan(saved, word=WORD, align=align, incoming=RETURN_ADDRESS)
+    if frame.size != WORD * len(saved):
+        # 8 bytes short of the call alignment: push rbp as the filler (see the diagram)
+        saved += (FP,)
+        frame = plan(saved, word=WORD, align=align, incoming=RETURN_ADDRESS)
+    assert frame.size == WORD * len(saved), frame
+    pro = b"".join(enc.push(r) for r in saved)
+    down = b"".join(enc.pop(r) for r in reversed(saved))
     # the result goes back in rax whatever the map (r0 lives elsewhere only when rotated)
     result = b"" if regmap[0] == RET_REG else enc.mov_rr(RET_REG, regmap[0], bits=64)
-    return FuncFrame(frame, saved, bytes(pro), bytes(down), result + bytes(down) + enc.ret())
+    return FuncFrame(frame, saved, pro, down, result + down + enc.ret())
 
 
 # ---------------------------------------------------------------- the Unicorn runner's view
@@ -161,23 +155,33 @@ class RunSpec:
     def helper_slot(self) -> bytes:
         return enc.ret()
 
-    def enter(self, uc: Any, entry: int, sp: int, r1: int, r2: int, sentinel: int) -> int:
+    def enter(self, uc: Any, entry: int, sp: int, r1: int, r2: int, sentinel: int,
+              fp: int) -> int:
         sp = (sp & ~(STACK_ALIGN - 1)) - RETURN_ADDRESS    # as if `call entry` from the sentinel
         uc.mem_write(sp, sentinel.to_bytes(8, "little"))
         uc.reg_write(self.sp_reg, sp)
+        uc.reg_write(self._uc_reg(FP), fp)                 # r10 = the top of the entry's frame
         uc.reg_write(self._uc_reg(self.regmap[1]), r1)
         uc.reg_write(self._uc_reg(self.regmap[2]), r2)
         return sp
 
-    def enter_call(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int) -> int:
+    def enter_call(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int,
+                   fp: int) -> int:
         """A call of the eBPF function at native address `entry` as CallLocal makes it
-        (a helper's callback, e.g. bpf_loop's): r1..r5 = args, return to `sentinel`."""
+        (a helper's callback, e.g. bpf_loop's): r1..r5 = args, r10 = `fp`, return to
+        `sentinel`."""
         sp = (sp & ~(STACK_ALIGN - 1)) - RETURN_ADDRESS    # == 8 mod 16, as right after `call`
         uc.mem_write(sp, sentinel.to_bytes(8, "little"))
         uc.reg_write(self.sp_reg, sp)
+        uc.reg_write(self._uc_reg(FP), fp)
         for r, value in zip(range(1, 6), args):
             uc.reg_write(self._uc_reg(self.regmap[r]), value & 0xFFFF_FFFF_FFFF_FFFF)
         return sp
+
+    def frame_pointer(self, uc: Any) -> int:
+        """r10 of the function calling a helper: rbp (callee-saved, so the trampoline
+        finds it as that function left it)."""
+        return uc.reg_read(self._uc_reg(FP))
 
     def helper_args(self, uc: Any) -> tuple:
         return tuple(uc.reg_read(self._uc_reg(r)) for r in ARG_REGS[:5])

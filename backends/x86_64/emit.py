@@ -21,7 +21,9 @@ map), r11 and r9 are this module's temporaries; 32-bit x86 operations
 zero-extend their destination, so ALU32 results need no extra instruction
 (caps.alu32_zext).  The exceptions, where x86 does NOT write a 32-bit
 destination, are handled where they occur: a successful 32-bit cmpxchg leaves
-rax alone, so CMPXCHG W zero-extends r0 explicitly.
+rax alone, so CMPXCHG W zero-extends r0 explicitly.  r10 (rbp) points into the
+eBPF STACK region, not the native frame; the only code that moves it is the
+`sub`/`add` bracket around a CallLocal (abi.py's diagram).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from backends.base import Compiled, NativeFunc, Reloc
 from backends.x86_64 import enc
 from backends.x86_64.abi import FuncFrame, func_frame
 from backends.x86_64.enc import Alu as X, Cond as CC, Gpr, Mem, Shift
-from backends.x86_64.regs import HOME, ROTATABLE, TMP, TMP2
+from backends.x86_64.regs import FP, HOME, ROTATABLE, TMP, TMP2
 from jit import lir
 from jit.buffer import BranchForm, CodeBuffer
 from jit.errors import EncodingError, UnsupportedError
@@ -145,6 +147,7 @@ class Emitter:
         self.relocs: list = []          # (label, delta, kind, sym): resolved after layout
         self.entries: list = []         # function index -> entry label
         self.frame: FuncFrame | None = None
+        self.call_local_frame = (b"", b"")   # code before and after a CallLocal (r10 down, up)
         self.exit_label = -1
         self.last_op = None
         self.inline_exit = False
@@ -201,6 +204,16 @@ class Emitter:
     def function(self, f: lir.LirFunc, index: int, tail_label: int) -> None:
         buf = self.buf
         self.frame = ff = func_frame(f, self.R)
+        # a callee's r10 is the bottom of this function's eBPF frame
+        d = f.stack_depth
+        if d == 128:                                     # +128 has no imm8 form, -128 has
+            self.call_local_frame = (enc.alu_ri(X.ADD, FP, -d, bits=64),
+                                     enc.alu_ri(X.SUB, FP, -d, bits=64))
+        elif d:
+            self.call_local_frame = (enc.alu_ri(X.SUB, FP, d, bits=64),
+                                     enc.alu_ri(X.ADD, FP, d, bits=64))
+        else:
+            self.call_local_frame = (b"", b"")
         # natives holding an eBPF register this function uses; the others are free
         # scratch here (rax, rcx, rdx need no saving around div, shifts, cmpxchg)
         self.live = live = frozenset(self.R[r] for r in f.regs_used)
@@ -518,7 +531,10 @@ class Emitter:
             self.buf.branch(self.exit_label, JMP_FORMS)
 
     def emit_call_local(self, op: lir.CallLocal) -> None:
+        down, up = self.call_local_frame
+        self.buf.emit(down)                                # rbp = callee's r10
         self.buf.branch(self.entries[op.func], CALL_FORMS)
+        self.buf.emit(up)                                  # rbp = this function's r10 again
 
     def emit_call_helper(self, op: lir.CallHelper) -> None:
         """r0 = helper(r1..r5): r1-r5 already sit in rdi, rsi, rdx, rcx, r8."""

@@ -30,7 +30,7 @@ HOME: tuple[Gpr, ...] = (
     Gpr.R13,    # r7: callee-saved (as a base it needs a disp8, like rbp)
     Gpr.R14,    # r8: callee-saved
     Gpr.R15,    # r9: callee-saved
-    Gpr.RBP,    # r10: frame pointer, rbp = rsp + frame.fp_off; callee-saved
+    Gpr.RBP,    # r10: frame pointer into the STACK region (not the native frame); callee-saved
     Gpr.R10,    # AX: the lowering's scratch (constant blinding); caller-saved
 )
 assert len(HOME) == NREGS and HOME[AX] == Gpr.R10
@@ -42,9 +42,12 @@ TMP2 = Gpr.R9    # rax saved around cmpxchg; the tail-call counter address and s
 
 # System V: what a called function must preserve.
 CALLEE_SAVED = frozenset({Gpr.RBX, Gpr.RBP, Gpr.R12, Gpr.R13, Gpr.R14, Gpr.R15})
-# Push order in the prologue (the epilogue pops in reverse).  rbp last: it then
-# points at its own saved copy, right above the eBPF stack, and `leave` undoes it.
-SAVE_ORDER: tuple[Gpr, ...] = (Gpr.RBX, Gpr.R12, Gpr.R13, Gpr.R14, Gpr.R15, Gpr.RBP)
+# Push order in the prologue (the epilogue pops in reverse).  rbp is not in it:
+# r10 is read-only and every function returns with the rbp it got (a local call
+# is bracketed by `sub rbp, depth` / `add rbp, depth`), so it needs no saving.
+# It is pushed only as the alignment filler (abi.py): 1 byte, and its pop is a no-op.
+SAVE_ORDER: tuple[Gpr, ...] = (Gpr.RBX, Gpr.R12, Gpr.R13, Gpr.R14, Gpr.R15)
+FP = Gpr.RBP     # r10's home whatever the rotation (r10 does not rotate)
 
 ROTATABLE = 10   # r0-r9 rotate among their own homes; r10 and AX stay put
 

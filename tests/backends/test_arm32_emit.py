@@ -5,7 +5,8 @@ between), written from the register map in backends/arm32/regs.py: r0 in
 r0:r1, r1/r2 in the slots at sp+24/sp+32, r5 r4:r5, r6 r6:r7, r7 r8:r9 (sb),
 r8 r10:r11 (sl:fp), temporaries r2:r3, ip and lr.  Frames follow the
 diagram in backends/arm32/abi.py (24 bytes of stack arguments, 72 of scratch,
-then the eBPF stack, then the pushed registers, 8-aligned).
+then r10's word, then the pushed registers, 8-aligned; the eBPF stack is not
+in the native frame: r10 arrives in ip and lives in the word at sp + 96).
 
 Also here: the 64-bit shift by 0 (a kernel ARM32 JIT bug: `lsr #0` is a
 shift by 32) and the DW offset whose second word overflows imm12, at the
@@ -89,14 +90,14 @@ def test_golden_add_of_two_spilled_arguments():
     # reads r2 through the temporary pair with one ldrd
     assert listing([Alu(Op.MOV, 64, 0, 1, 0), Alu(Op.ADD, 64, 0, 2, 1), Exit(2)]) == [
         "str lr, [sp, #-4]!",
-        "sub sp, sp, #0x64",
+        "sub sp, sp, #0x6c",
         "strd r0, r1, [sp, #0x18]",
         "strd r2, r3, [sp, #0x20]",
         "ldrd r0, r1, [sp, #0x18]",
         "ldrd r2, r3, [sp, #0x20]",
         "adds r0, r0, r2",
         "adc r1, r1, r3",
-        "add sp, sp, #0x64",
+        "add sp, sp, #0x6c",
         "pop {pc}",
     ]
 
@@ -106,7 +107,7 @@ def test_golden_paired_registers_and_immediates():
     assert listing([LoadImm(6, 0x1234_5678, 0), Alu(Op.SUB, 64, 6, Imm(1), 1),
                     Alu(Op.AND, 64, 6, Imm(0xFF00), 2), Alu(Op.MOV, 64, 0, 6, 3), Exit(4)]) == [
         "push {r6, r7, lr}",
-        "sub sp, sp, #0x64",
+        "sub sp, sp, #0x6c",
         "movw r6, #0x5678",
         "movt r6, #0x1234",
         "mov r7, #0",
@@ -116,7 +117,7 @@ def test_golden_paired_registers_and_immediates():
         "mov r7, #0",
         "mov r0, r6",
         "mov r1, r7",
-        "add sp, sp, #0x64",
+        "add sp, sp, #0x6c",
         "pop {r6, r7, pc}",
     ]
 
@@ -127,7 +128,7 @@ def test_golden_64bit_compare_and_branch():
            Label(0, 4), LoadImm(0, 2, 4), Exit(5)]
     assert listing(ops) == [
         "push {r6, r7, lr}",
-        "sub sp, sp, #0x64",
+        "sub sp, sp, #0x6c",
         "mov r6, #9",
         "mov r7, #0",
         "cmp r6, #6",
@@ -135,11 +136,11 @@ def test_golden_64bit_compare_and_branch():
         f"bge #{BASE + 0x2c:#x}",
         "mov r0, #1",
         "mov r1, #0",
-        "add sp, sp, #0x64",
+        "add sp, sp, #0x6c",
         "pop {r6, r7, pc}",
         "mov r0, #2",
         "mov r1, #0",
-        "add sp, sp, #0x64",
+        "add sp, sp, #0x6c",
         "pop {r6, r7, pc}",
     ]
 
@@ -148,10 +149,11 @@ def test_upper_halves_nobody_reads_are_not_computed():
     # r7 = r6 + 1; r6 = r7 >> 32 ... only r7's high word reaches the 32-bit store
     ops = [LoadImm(6, 0x1_FFFF_FFFF, 0), Alu(Op.ADD, 64, 6, Imm(1), 1),
            Store(4, 10, -8, 6, 2), LoadImm(0, 0, 3), Exit(4)]
-    body = listing(ops, depth=8)[2:-2]
+    lines = listing(ops, depth=8)
+    assert lines[2] == "str ip, [sp, #0x60]"                # r10 is used: the prologue keeps it
     # the add needs no carry into the dead high word: one `add`, no adds/adc
-    assert body == ["mvn r6, #0", "add r6, r6, #1", "str r6, [sp, #0x60]", "mov r0, #0",
-                    "mov r1, #0"]
+    assert lines[3:-2] == ["mvn r6, #0", "add r6, r6, #1", "ldr ip, [sp, #0x60]",
+                           "str r6, [ip, #-8]", "mov r0, #0", "mov r1, #0"]
 
 
 # ====================================================================== historic bugs, LIR level
@@ -176,22 +178,56 @@ def test_shift64_by_32_is_a_move():
 
 def test_dw_load_whose_second_word_overflows_imm12():
     """Kernel ARM32 JIT bug (4178417cc535): off = 4092 fits ldr's imm12, off + 4 = 4096
-    does not; the address goes through ip."""
+    does not.  Through a register other than r10 the whole address goes to ip anyway
+    (its upper word is checked, see test_wild_pointer_check_*); through r10 an offset
+    whose second word would not fit goes through ip too."""
     ops = [LoadImm(8, 5, 0), Load(8, 6, 7, 4092, False, 1), Alu(Op.ADD, 64, 6, 8, 2),
            Alu(Op.MOV, 64, 0, 6, 3), Exit(4)]
     body = listing(ops)[2:-2]
-    assert body[2:6] == ["movw lr, #0xffc", "add ip, r8, lr", "ldr r6, [ip]", "ldr r7, [ip, #4]"]
-    # and 4091 still uses the base directly, both words within imm12
-    ops[1] = Load(8, 6, 7, 4091, False, 1)
-    assert listing(ops)[4:6] == ["ldr r6, [r8, #0xffb]", "ldr r7, [r8, #0xfff]"]
+    assert body[2:8] == ["movw lr, #0xffc", "adds ip, r8, lr", "adcs lr, sb, #0",
+                         "ldrne lr, [ip, -ip]", "ldr r6, [ip]", "ldr r7, [ip, #4]"]
+    # r10 - 4095: both words fit imm12 (the second is r10 - 4091); r10 - 4096 does not
+    ops = [Load(4, 6, 10, -4095, False, 0), Load(4, 7, 10, -4096, False, 1),
+           Alu(Op.ADD, 64, 6, 7, 2), Alu(Op.MOV, 64, 0, 6, 3), Exit(4)]
+    body = listing(ops, 512)
+    assert "ldr r6, [ip, #-0xfff]" in body
+    at = body.index("sub ip, ip, #0x1000")
+    assert body[at + 1] == "ldr r8, [ip]"
 
 
 def test_halfword_offsets_beyond_imm8_go_through_ip():
     ops = [Load(2, 6, 7, 256, True, 0), Store(2, 7, -256, 6, 1), LoadImm(0, 0, 2), Exit(3)]
     body = listing(ops)[2:-2]
-    assert body[:3] == ["add ip, r8, #0x100", "ldrsh r6, [ip]", "asr r7, r6, #0x1f"] or \
-        body[:2] == ["add ip, r8, #0x100", "ldrsh r6, [ip]"]
-    assert "strh r6, [ip]" in body and "sub ip, r8, #0x100" in body
+    assert body == ["adds ip, r8, #0x100", "adcs lr, sb, #0", "ldrne lr, [ip, -ip]",
+                    "ldrsh r6, [ip]", "subs ip, r8, #0x100", "sbcs lr, sb, #0",
+                    "strne lr, [ip, -ip]", "strh r6, [ip]", "mov r0, #0", "mov r1, #0"]
+
+
+def test_wild_pointer_check_without_offset():
+    """base + off (off sign-extended) must have a zero upper word (with an offset, see
+    the test above: adds/adcs compute it into lr:ip).  With off = 0 it is `cmp hi, #0`,
+    and the trap, `ldrne/strne hi, [lo, -lo]`, faults at address 0 inside the access's
+    own code with the address in hi:lo (RunSpec.trap_address).  r10 is never checked:
+    its upper half is 0 by construction."""
+    ops = [Load(4, 6, 7, 0, False, 0), Store(4, 10, -8, 6, 1), LoadImm(0, 0, 2), Exit(3)]
+    lines = listing(ops, 8)
+    assert lines[3:6] == ["cmp sb, #0", "ldrne sb, [r8, -r8]", "ldr r6, [r8]"]
+    assert lines[6:8] == ["ldr ip, [sp, #0x60]", "str r6, [ip, #-8]"]
+    ops = [Store(1, 1, 0, Imm(7), 0), LoadImm(0, 0, 1), Exit(2)]      # r1 in a slot
+    assert listing(ops)[3:9] == ["ldr ip, [sp, #0x18]", "ldr lr, [sp, #0x1c]", "cmp lr, #0",
+                                  "strne lr, [ip, -ip]", "mov lr, #7", "strb lr, [ip]"]
+
+
+def test_trap_registers_decode_only_the_trap():
+    from backends.arm32.abi import trap_access, trap_registers
+    from backends.arm32.enc import Reg
+    for write in (False, True):
+        assert trap_registers(trap_access(write, Reg.R8, Reg.R9, ACond.NE)) == (9, 8)
+        assert trap_registers(trap_access(write, Reg.R12, Reg.LR, ACond.NE)) == (14, 12)
+    from backends.arm32 import enc
+    assert trap_registers(enc.ldr_reg(Reg.R0, Reg.R1, Reg.R1)) is None          # adds rm
+    assert trap_registers(enc.ldr_reg(Reg.R0, Reg.R1, Reg.R2, subtract=True)) is None
+    assert trap_registers(enc.ldrb_reg(Reg.R0, Reg.R1, Reg.R1, subtract=True)) is None
 
 
 # ====================================================================== frames
@@ -230,20 +266,24 @@ def test_subprogram_saves_only_the_homes_of_r6_to_r9_it_uses():
 
 
 @pytest.mark.parametrize("depth", [0, 8, 200, 256, 512])
-def test_frame_is_sized_by_the_stack_depth(depth):
+def test_frame_does_not_hold_the_ebpf_stack(depth):
+    """The eBPF stack is the STACK region: the native frame is the same for every depth,
+    and r10 - 8 is addressed through r10's slot (8-aligned, so one strd)."""
     ops = [LoadImm(6, 1, 0), Store(8, 10, -8 if depth else 0, 6, 1), LoadImm(0, 0, 2), Exit(3)]
     if not depth:
         ops = [LoadImm(6, 1, 0), LoadImm(0, 0, 2), Alu(Op.ADD, 64, 0, 6, 3), Exit(3)]
     lines = listing(ops, depth)
     pushed = 12                                          # r6, r7, lr
-    fp_off = (24 + 72 + depth + 7) // 8 * 8               # args + scratch + eBPF stack
-    size = (fp_off + pushed + 7) // 8 * 8
+    size = (24 + 80 + pushed + 7) // 8 * 8               # args + scratch (r10's word too)
     rest = size - pushed
     sub = lines[1]
     assert sub.startswith("sub sp, sp, ") and int(sub.split("#")[1], 16) == rest
-    if depth:                                             # r10 - 8 is sp + fp_off - 8
-        assert f"strd r6, r7, [sp, #{fp_off - 8:#x}]" in lines or \
-            f"str r6, [sp, #{fp_off - 8:#x}]" in lines
+    if depth:
+        assert lines[2] == "str ip, [sp, #0x60]"
+        at = lines.index("ldr ip, [sp, #0x60]")
+        assert lines[at + 1] == "strd r6, r7, [ip, #-8]"
+    else:                                                # no r10, no calls: nothing kept
+        assert "str ip, [sp, #0x60]" not in lines
 
 
 # ====================================================================== calls and relocations
@@ -353,7 +393,8 @@ def test_rotated_map_moves_the_arguments_and_the_result():
 # ====================================================================== AAPCS harness
 
 def run_entry(c, cpu_model: str) -> tuple[int, dict, int]:
-    """Call the entry function of `c` as C would, with r4-r11 set to known values;
+    """Call the entry function of `c` as C would, with r4-r11 set to known values and
+    r10 in ip (as the runner's `enter` passes it: a stack page of its own);
     returns (r0 as u64, r4-r11 after, sp after - sp before)."""
     unicorn = pytest.importorskip("unicorn")
     from unicorn import arm_const as A
@@ -368,6 +409,8 @@ def run_entry(c, cpu_model: str) -> tuple[int, dict, int]:
         uc.reg_write(getattr(A, f"UC_ARM_REG_R{i}"), v)
     uc.reg_write(A.UC_ARM_REG_SP, sp)
     uc.reg_write(A.UC_ARM_REG_LR, sentinel)
+    uc.mem_map(0x200000, 0x1000)
+    uc.reg_write(A.UC_ARM_REG_R12, 0x201000)                 # eBPF r10
     uc.emu_start(BASE + c.funcs[0].offset, sentinel, count=100_000)
     assert uc.reg_read(A.UC_ARM_REG_PC) == sentinel
     after = {i: uc.reg_read(getattr(A, f"UC_ARM_REG_R{i}")) for i in range(4, 12)}

@@ -183,21 +183,20 @@ def test_helper_call_loads_t9_and_fills_the_jalr_slot():
 def test_loads_use_unaligned_forms_only_without_known_alignment():
     """r1 on entry and r10 are aligned: plain lwu and ld.  A pointer loaded from memory
     is not known aligned: lwl/lwr into a temporary, then dext to zero-extend; which
-    of the pair takes the lower address depends on the byte order."""
+    of the pair takes the lower address depends on the byte order.  The eBPF stack is
+    not in the native frame: a leaf using it has none."""
     ops = [Load(4, 2, 1, 8, False, 0), Load(8, 3, 10, -8, False, 1),
            Load(4, 4, 3, 0, False, 2), Alu(Op.MOV, 64, 0, 4, 3), Exit(4)]
     assert listing(ops, depth=8) == [
-        "daddiu $sp, $sp, -0x10",
         "lwu $a1, 8($a0)",
-        "ld $a2, ($sp)",               # r10 - 8 = sp + 8 - 8
+        "ld $a2, -8($fp)",             # r10 - 8
         "lwl $t0, ($a2)",
         "lwr $t0, 3($a2)",
         "dext $a3, $t0, 0, 0x20",
-        "daddiu $sp, $sp, 0x10",
         "jr $ra",
         "move $v0, $a3",
     ]
-    assert listing(ops, order="little", depth=8)[3:5] == ["lwl $t0, 3($a2)", "lwr $t0, ($a2)"]
+    assert listing(ops, order="little", depth=8)[2:4] == ["lwl $t0, 3($a2)", "lwr $t0, ($a2)"]
 
 
 def test_facts_survive_a_loop_back_edge():
@@ -249,20 +248,75 @@ def test_prologue_saves_only_the_callee_saved_registers_used():
                                          "daddiu $v0, $zero, 0"]
 
 
-@pytest.mark.parametrize("depth,size", [(8, 16), (16, 16), (24, 32), (512, 512)])
-def test_frames_follow_the_stack_depth(depth, size):
-    """16-byte aligned n64 frames sized by the function's own eBPF stack."""
+@pytest.mark.parametrize("depth,disp", [(8, "-8"), (16, "-0x10"), (24, "-0x18"),
+                                        (512, "-0x200")])
+def test_the_ebpf_stack_is_fp_relative_and_outside_the_native_frame(depth, disp):
+    """The eBPF stack is the STACK region below r10 (fp): no native frame for it."""
     words = frame_words(depth, [1])
-    assert words[0] == f"daddiu $sp, $sp, -{size:#x}"
-    assert words[1] == "sd $a0, ($sp)"                       # r10 - depth: the frame's bottom
-    assert f"daddiu $sp, $sp, {size:#x}" in words
+    assert words == [f"sd $a0, {disp}($fp)", "jr $ra", "daddiu $v0, $zero, 0"]
 
 
-def test_saved_registers_sit_above_the_ebpf_stack():
-    f = abi.frame_for(40, {Gpr.S0, Gpr.S2}, calls=True)
+def test_frames_hold_only_saved_registers():
+    """ra and the s-registers used, 16-byte aligned; never fp (r10), which every
+    function gives back as it got it."""
+    f = abi.frame_for({Gpr.S0, Gpr.S2, Gpr.FP}, calls=True)
     offs = dict(f.saved)
     assert list(offs) == [Gpr.RA, Gpr.S0, Gpr.S2]
-    assert f.fp_off == 40 and min(offs.values()) >= f.fp_off and f.size % 16 == 0
+    assert f.size == 32 and sorted(offs.values()) == [8, 16, 24]
+
+
+def test_local_call_lowers_r10_by_the_callers_depth_around_the_call():
+    """The callee's r10 is the caller's less the caller's stack depth: fp goes down in
+    the `bal` delay slot and back up before r10 is read as a value, so no function
+    saves fp.  A stack pointer for a helper is one daddiu from fp."""
+    main = func([Store(8, 10, -8, 6, 0), CallLocal(1, 1),
+                 Alu(Op.MOV, 64, 1, 10, 2), Alu(Op.ADD, 64, 1, Imm(-16), 2),
+                 CallHelper(1, 3), Exit(4)], depth=16, calls=True)
+    sub = func([Load(8, 0, 10, -8, False, 0), Exit(1)], depth=8, index=1, name="g")
+    assert disasm(compile_funcs([main, sub]).code) == [
+        "daddiu $sp, $sp, -0x10",
+        "sd $ra, 8($sp)",
+        "sd $s0, ($sp)",
+        "sd $s0, -8($fp)",
+        "bal 0x6000003c",
+        "daddiu $fp, $fp, -0x10",      # (delay slot) the callee's r10
+        "daddiu $fp, $fp, 0x10",       # ours again: r1 = r10 - 16 reads it
+        "lui $t9, 0x5000",
+        "daddiu $t9, $t9, 0x10",
+        "jalr $t9",
+        "daddiu $a0, $fp, -0x10",      # r1 = r10 - 16, in the helper call's delay slot
+        "ld $ra, 8($sp)",
+        "ld $s0, ($sp)",
+        "jr $ra",
+        "daddiu $sp, $sp, 0x10",
+        "ld $v0, -8($fp)",             # g: its own frame, below main's
+        "jr $ra",
+        "nop",
+    ]
+
+
+def test_back_to_back_calls_lower_r10_once():
+    """Between two calls only a stack access: fp stays at the callee's r10 and the
+    access's displacement absorbs the difference; fp is r10 again in the return's
+    delay slot."""
+    main = func([Store(8, 10, -8, 6, 0), CallLocal(1, 1), Load(8, 1, 10, -8, False, 2),
+                 CallLocal(1, 3), Alu(Op.ADD, 64, 0, Imm(1), 4), Exit(5)],
+                depth=16, calls=True)
+    sub = func([Load(8, 0, 10, -8, False, 0), Exit(1)], depth=8, index=1, name="g")
+    assert disasm(compile_funcs([main, sub]).code)[3:15] == [
+        "sd $s0, -8($fp)",
+        "bal 0x6000003c",
+        "daddiu $fp, $fp, -0x10",      # (delay slot) fp = r10 - 16
+        "ld $a0, 8($fp)",              # r10 - 8
+        "bal 0x6000003c",
+        "nop",
+        "daddiu $v0, $v0, 1",
+        "ld $ra, 8($sp)",
+        "ld $s0, ($sp)",
+        "daddiu $sp, $sp, 0x10",
+        "jr $ra",
+        "daddiu $fp, $fp, 0x10",       # (delay slot) fp = r10 for our caller
+    ]
 
 
 def test_rotation_moves_every_home_and_never_onto_a_temporary():
@@ -414,31 +468,3 @@ def test_address_sequences_load_the_address(addr):
     uc.mem_write(BASE, _words([w for w, _ in seq], "little"))
     uc.emu_start(BASE, BASE + 4 * len(seq))
     assert uc.reg_read(_reg(Gpr.V0)) == addr
-
-
-@pytest.mark.parametrize("order", ["big", "little"])
-def test_fault_access_names_the_whole_ebpf_access(order):
-    """What the RunSpec tells the runner about a faulting load or store at pc: the
-    halves of an unaligned sequence name the access's first byte and full size."""
-    from unicorn.mips_const import UC_MIPS_REG_PC
-    spec = make(order).run
-    big = order == "big"
-    a0 = 0x2000_0FF9
-    cases = [
-        # ldl: the lowest address on big-endian, the highest on little-endian
-        (E.ldl(Gpr.T0, 7, Gpr.A0), ("read", a0 + 7 if big else a0, 8)),
-        (E.ldr(Gpr.T0, 0, Gpr.A0), ("read", a0 - 7 if big else a0, 8)),
-        (E.swl(Gpr.A1, 3, Gpr.A0), ("write", a0 + 3 - (0 if big else 3), 4)),
-        (E.swr(Gpr.A1, 3, Gpr.A0), ("write", a0 + 3 - (3 if big else 0), 4)),
-        (E.lbu(Gpr.T0, 1, Gpr.A0), ("read", a0 + 1 - (0 if big else 1), 2)),  # halfword's high byte
-        (E.lbu(Gpr.A2, 1, Gpr.A0), ("read", a0 + 1, 1)),
-        (E.sd(Gpr.A1, -8, Gpr.A0), ("write", a0 - 8, 8)),
-        (E.lwu(Gpr.A2, 4, Gpr.A0), ("read", a0 + 4, 4)),
-        (E.daddu(Gpr.A2, Gpr.A0, Gpr.A1), None),
-    ]
-    uc = _uc(order)
-    uc.mem_write(BASE, _words([w for w, _ in cases], order))
-    uc.reg_write(_reg(Gpr.A0), a0)
-    for i, (_, want) in enumerate(cases):
-        uc.reg_write(UC_MIPS_REG_PC, BASE + 4 * i)
-        assert spec.fault_access(uc) == want, i

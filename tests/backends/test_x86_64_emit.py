@@ -4,8 +4,9 @@ Golden listings pin the instruction selection of small hand-written LIR
 programs (the sequences for div, shifts, cmpxchg... written out from the
 Intel manual and the System V ABI, not produced by the code under test);
 the prologue and frame tests check that only the callee-saved registers a
-function uses are saved and that frames follow the stack depth and the
-16-byte call alignment; relocation, function-address and option tests check
+function uses are saved, that the eBPF stack is not in the native frame (r10
+is rbp, in the STACK region; frames keep the 16-byte call alignment) and
+that a local call hands the callee r10 - the caller's depth; relocation, function-address and option tests check
 the Compiled record.  One test runs emitted code on the host CPU, for the one
 behaviour the emulator gets wrong (a successful 32-bit cmpxchg does not write
 eax).  Whole-program behaviour is tests/test_x86_64_diff.py's job.
@@ -89,7 +90,9 @@ def test_rax_rdx_rcx_are_free_when_their_ebpf_registers_are_unused():
     ]
 
 
-def test_memory_branch_atomic_with_a_frame():
+def test_memory_through_r10_needs_no_frame():
+    """r10 is rbp, pointing into the STACK region: a leaf that only uses its eBPF
+    stack pushes nothing (rbp is never changed by a function, so never saved)."""
     ops = [Load(4, 0, 10, -8, False, 0),
            Store(1, 10, -300, 2, 1),            # sil needs a REX; -300 needs a disp32
            Branch(Cond.SGT, 32, 0, Imm(-1), 0, 2),
@@ -97,12 +100,11 @@ def test_memory_branch_atomic_with_a_frame():
            Label(0, 4),
            Exit(4)]
     assert text_of(prog(func(ops, {0, 1, 2, 10}, depth=300))) == [
-        "push rbp", "mov rbp, rsp", "sub rsp, 0x130",
         "mov eax, dword ptr [rbp - 8]",
         "mov byte ptr [rbp - 0x12c], sil",
-        "cmp eax, -1", "jg 0x1020",
+        "cmp eax, -1", "jg 0x1015",
         "lock xadd qword ptr [rdi + 0x10], rsi",
-        "leave", "ret",
+        "ret",
     ]
 
 
@@ -167,8 +169,9 @@ def test_calls_exits_and_short_branches():
 
 # ---------------------------------------------------------------- prologues and frames
 
-# what the ABI says, written out: the callee-saved home of each eBPF register
-CALLEE_SAVED_HOME = {6: "rbx", 7: "r13", 8: "r14", 9: "r15", 10: "rbp"}
+# what the ABI says, written out: the callee-saved home of each eBPF register r6-r9
+# (r10's home, rbp, is never saved: no function changes it across its body)
+CALLEE_SAVED_HOME = {6: "rbx", 7: "r13", 8: "r14", 9: "r15"}
 
 
 @pytest.mark.parametrize("regs", [set(), {0, 1}, {6}, {7, 9}, {10}, {6, 7, 8, 9},
@@ -177,33 +180,52 @@ def test_prologue_saves_only_the_callee_saved_registers_used(regs):
     text = text_of(prog(func([Exit(0)], regs | {0}, depth=8 if 10 in regs else 0)))
     pushes = [t.split()[1] for t in text if t.startswith("push")]
     assert sorted(pushes) == sorted(CALLEE_SAVED_HOME[r] for r in regs if r in CALLEE_SAVED_HOME)
-    if 10 in regs:
-        assert pushes[-1] == "rbp"                      # last, so that `leave` undoes it
-    # the epilogue pops exactly those (leave pops rbp)
-    pops = [t.split()[1] for t in text if t.startswith("pop")] + \
-        (["rbp"] if "leave" in text else [])
-    assert sorted(pops) == sorted(pushes)
+    pops = [t.split()[1] for t in text if t.startswith("pop")]
+    assert pops == pushes[::-1]
 
 
 @pytest.mark.parametrize("depth", [0, 8, 16, 24, 40, 256, 504, 512])
 @pytest.mark.parametrize("calls", [False, True])
 @pytest.mark.parametrize("regs", [{0, 10}, {0, 6, 10}, {0, 6, 7, 10}])
-def test_frames_follow_the_stack_depth(depth, calls, regs):
+def test_frames_do_not_depend_on_the_stack_depth(depth, calls, regs):
+    """The eBPF stack is not in the native frame: no `sub rsp`, no `mov rbp, rsp`; a
+    calling function keeps rsp 16-aligned with `push rbp` as the filler when needed."""
     ops = [CallHelper(5, 0)] if calls else []
     f = func(ops + [Store(8, 10, -8, Imm(1), 1), Exit(2)], regs | ({0, 1, 2, 3, 4, 5} if calls else set()),
              depth=depth, calls=calls)
     text = text_of(prog(f))
-    pushes = sum(t.startswith("push") for t in text)
-    subs = [i for i, t in enumerate(text) if t.startswith("sub rsp")]
-    n = int(text[subs[0]].split(", ")[1], 0) if subs else 0
-    assert "mov rbp, rsp" in text                       # r10 = the top of the eBPF stack
-    assert text.index("mov rbp, rsp") < (subs[0] if subs else len(text))
-    assert n >= depth                                   # the eBPF stack fits below r10
+    assert text == text_of(prog(f._replace(stack_depth=0)))
+    assert not any(t.startswith(("sub rsp", "add rsp", "mov rbp", "leave")) for t in text)
+    pushes = [t.split()[1] for t in text if t.startswith("push")]
+    saved = [CALLEE_SAVED_HOME[r] for r in sorted(regs) if r in CALLEE_SAVED_HOME]
     if calls:
-        assert (8 + 8 * pushes + n) % 16 == 0           # System V: rsp 16-aligned at a call
-        assert n < depth + 16
+        assert (8 + 8 * len(pushes)) % 16 == 0          # System V: rsp 16-aligned at a call
+        assert pushes == saved + (["rbp"] if len(saved) % 2 == 0 else [])
     else:
-        assert n == depth                               # a leaf needs no padding
+        assert pushes == saved                          # a leaf needs no padding
+    assert "mov qword ptr [rbp - 8], 1" in text
+
+
+@pytest.mark.parametrize("depth, down, up", [
+    (0, None, None),                                    # no eBPF frame: r10 passes as it is
+    (8, "sub rbp, 8", "add rbp, 8"),
+    (128, "add rbp, -0x80", "sub rbp, -0x80"),          # the imm8 form of 128
+    (512, "sub rbp, 0x200", "add rbp, 0x200"),
+])
+def test_local_call_moves_r10_to_the_bottom_of_the_callers_frame(depth, down, up):
+    """callee's r10 = caller's r10 - caller's stack depth (the interpreter's layout in
+    the STACK region), and the caller's r10 is back after the call."""
+    main = func([Store(8, 10, -8, Imm(1), 0), CallLocal(1, 1), Exit(2)], {0, 10},
+                depth=depth, calls=True)
+    sub = func([Alu(Op.MOV, 64, 0, 10, 3), Exit(4)], {0, 10}, name="sub", index=1, start=3,
+               depth=16)
+    c = compile_(prog(main, sub))
+    sub_at = BASE + c.funcs[1].offset
+    bracket = [f"call {sub_at:#x}"] if down is None else [down, f"call {sub_at:#x}", up]
+    assert listing(c.code) == (["push rbp",              # the alignment filler: r10 unchanged
+                                "mov qword ptr [rbp - 8], 1"] + bracket
+                               + ["pop rbp", "ret",
+                                  "mov rax, rbp", "ret"])   # sub: no frame, r10 read-only
 
 
 # ---------------------------------------------------------------- what Compiled records
