@@ -681,6 +681,12 @@ class _Progress:
             print(f"fuzz: {self.done}/{self.total} programs, {self.found} divergences",
                   file=sys.stderr, flush=True)
 
+    def note(self, line: str) -> None:
+        if self.rich is not None:
+            self.rich.console.print(f"fuzz: {line}")
+        elif self.enabled:
+            print(f"fuzz: {line}", file=sys.stderr, flush=True)
+
     def close(self) -> None:
         if self.rich is not None:
             self.rich.stop()
@@ -707,6 +713,10 @@ def campaign(count: int, seed: int, arches: list[str], *, jobs: int = 1, out: st
                 summary.runs[a] = summary.runs.get(a, 0) + n
             summary.findings += r["findings"]
             summary.gen_errors += r["gen_errors"]
+            for f in r["findings"]:         # said at once: a long campaign may be cut short
+                bar.note(f"divergence: program {f.index} (seed {f.seed}) on {f.arch}: {f.what}")
+            for e in r["gen_errors"]:
+                bar.note(f"generator error: {e}")
             bar.advance(len(r["findings"]) + len(r["gen_errors"]))
         bar.close()
         summary.findings.sort(key=lambda f: (f.index, f.arch))

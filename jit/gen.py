@@ -37,11 +37,14 @@ How validity is kept: the generator tracks, per register, whether it holds a
 value and what kind (`Val`: a scalar, a pointer into the mem block or a map
 value at a known offset, a pointer into its own frame or into a caller's, or
 "tainted": initialised but with a value that differs between the interpreter
-and native code, like r0 after a failed tail call), and which frame bytes are
-initialised.  Forward labels meet the states
+and native code, like r0 after a failed tail call, or that the checks would
+follow as a stack pointer, like anything computed from r10), and which frame
+bytes are initialised.  Forward labels meet the states
 of every jump to them; a loop body is regenerated until its exit state meets
 its entry state.  Only values that are the same in every run (scalars, mem and
-map and frame addresses) ever reach r0, memory or a comparison.  Before the final
+map addresses) ever reach r0, memory or a comparison; frame addresses reach
+only helper arguments (the diff compares them exactly: every backend lays the
+frames out as the interpreter does) and memory accesses.  Before the final
 exit each function folds every readable register into r0 (and stores some in
 the mem block), so a wrong bit anywhere shows.
 
@@ -248,10 +251,8 @@ class Val(NamedTuple):
 
 SCALAR = Val(VK.SCALAR)
 TAINT = Val(VK.TAINT)
-# Frame addresses are the same in every run: every backend lays the eBPF frames out
-# in the STACK region as the interpreter does, so they may reach r0 and memory too.
-READABLE = (VK.SCALAR, VK.MEM, VK.MAP, VK.STACK, VK.FRAME)
-UNSHARED = (VK.TAINT,)                       # values that differ between runs
+READABLE = (VK.SCALAR, VK.MEM, VK.MAP)
+UNSHARED = (VK.STACK, VK.TAINT, VK.FRAME)    # never read as numbers (see the module notes)
 
 
 def _meet(x: Val | None, y: Val | None) -> Val | None:
