@@ -814,15 +814,11 @@ def live_after(ops: list, lo_only: frozenset = frozenset()) -> tuple[list[int], 
     indices of the accesses whose base is known to have a zero upper half, which
     their check (emit.checked_base) therefore does not read."""
     transfer = _transfers()
-    n = len(ops)
     bounds, succs, preds = _cfg(ops)
     live_in = [0] * len(bounds)
-    after = [0] * n
-    work = list(range(len(bounds)))
-    queued = [True] * len(bounds)
-    while work:
-        b = work.pop()
-        queued[b] = False
+    after = [0] * len(ops)
+
+    def block(b: int) -> bool:
         s, e = bounds[b]
         live = 0
         for x in succs[b]:
@@ -834,13 +830,26 @@ def live_after(ops: list, lo_only: frozenset = frozenset()) -> tuple[list[int], 
                 live = transfer[type(op)](op._replace(base=10), live) | _bit(op.base, 0)
             else:
                 live = transfer[type(op)](op, live)
-        if live != live_in[b]:
-            live_in[b] = live
-            for p in preds[b]:
-                if not queued[p]:
-                    queued[p] = True
-                    work.append(p)
+        changed, live_in[b] = live != live_in[b], live
+        return changed
+
+    _until_stable(range(len(bounds)), block, preds)
     return after, (live_in[0] if bounds else 0)
+
+
+def _until_stable(order, block, then: list[list[int]]) -> None:
+    """Run `block(b)` for the blocks in `order` (last first), and again for `then[b]`
+    each time block b's result changed, until none changes."""
+    work = list(order)
+    queued = [True] * len(then)
+    while work:
+        b = work.pop()
+        queued[b] = False
+        if block(b):
+            for x in then[b]:
+                if not queued[x]:
+                    queued[x] = True
+                    work.append(x)
 
 
 # ---------------------------------------------------------------- upper halves known zero
@@ -905,12 +914,9 @@ def hi_zero(ops: list) -> list[int]:
     right before it (bit r)."""
     bounds, succs, preds = _cfg(ops)
     before = [0] * len(ops)
-    work = list(range(len(bounds) - 1, -1, -1))
-    queued = [True] * len(bounds)
     out_of = [ALL] * len(bounds)
-    while work:
-        b = work.pop()
-        queued[b] = False
+
+    def block(b: int) -> bool:
         s, e = bounds[b]
         k = 0 if b == 0 else ALL
         for p in preds[b]:
@@ -918,10 +924,8 @@ def hi_zero(ops: list) -> list[int]:
         for i in range(s, e):
             before[i] = k
             k = _z_op(ops[i], k)
-        if k != out_of[b]:
-            out_of[b] = k
-            for x in succs[b]:
-                if not queued[x]:
-                    queued[x] = True
-                    work.append(x)
+        changed, out_of[b] = k != out_of[b], k
+        return changed
+
+    _until_stable(range(len(bounds) - 1, -1, -1), block, succs)
     return before
