@@ -183,6 +183,7 @@ class NetMaps(Maps):
         if m.type == BPF_MAP_TYPE_LPM_TRIE and m.key_size <= 4:
             raise UnsupportedError(f"map {m.name}: an LPM trie key needs a prefixlen and data")
         stride = (m.value_size + 7) & ~7
+        self.check_fits(m, base, stride)
         region = Region.zeroed(f"map:{m.name}", base, stride * m.max_entries, Perm.RW,
                                compare=True)
         self.memory.add(region)

@@ -157,6 +157,15 @@ class Maps:
             hdr += st.values_addr.to_bytes(8, self.order) + bytes(8)
             header.data[HEADER_SIZE * i:HEADER_SIZE * (i + 1)] = hdr
 
+    @staticmethod
+    def check_fits(m: MapDef, base: int, stride: int) -> None:
+        """Refuse a map whose values would not fit below MAPS_LIMIT (a hostile
+        max_entries is an error, not a MemoryError)."""
+        if base + stride * m.max_entries > MAPS_LIMIT:
+            raise UnsupportedError(f"map {m.name}: {m.max_entries} entries of {stride} bytes "
+                                   f"do not fit the {(MAPS_LIMIT - MAPS_BASE) >> 20} MiB that "
+                                   "bpfjit gives all maps together")
+
     def _allocate(self, i: int, m: MapDef, base: int) -> MapState:
         if m.initial is not None:
             if m.type != BPF_MAP_TYPE_ARRAY or m.max_entries != 1:
@@ -175,11 +184,7 @@ class Maps:
             if m.value_size <= 0:
                 raise UnsupportedError(f"map {m.name}: value size {m.value_size}")
             stride = round_up(m.value_size, 8)
-        need = stride * m.max_entries
-        if base + need > MAPS_LIMIT:
-            raise UnsupportedError(f"map {m.name}: {m.max_entries} entries of {stride} bytes "
-                                   f"do not fit the {(MAPS_LIMIT - MAPS_BASE) >> 20} MiB that "
-                                   "bpfjit gives all maps together")
+        self.check_fits(m, base, stride)
         readonly = m.initial is not None and (m.section or "").startswith(".rodata")
         region = Region.zeroed(f"map:{m.name}", base, stride * m.max_entries,
                                Perm.R if readonly else Perm.RW, init=m.initial or b"",
