@@ -287,29 +287,8 @@ def kernel_available() -> tuple[bool, str]:
 
 def _map_create(m: dict, inner_fd: int = 0) -> int:
     from jit import kernel as K
-    attr = bytearray(160)
-    # map_type, key_size, value_size, max_entries, map_flags, inner_map_fd
-    struct.pack_into("<IIIIII", attr, 0, m["type"], m["key_size"], m["value_size"],
-                     m["max_entries"], m["flags"], inner_fd)
-    fd = K._sys_bpf(K.BPF_MAP_CREATE, attr)
-    if fd < 0:
-        raise K.KernelError(f"BPF_MAP_CREATE (type {m['type']})", -fd)
-    return fd
-
-
-def _patch_maps(code: bytes, fds: list[int]) -> bytes:
-    """LDDW src=1 (map) and src=2 (map value): the map index in imm becomes the fd."""
-    out = bytearray(code)
-    i = 0
-    while i + 16 <= len(out):
-        if out[i] == 0x18:
-            if out[i + 1] >> 4 in (1, 2):
-                idx = struct.unpack_from("<I", out, i + 4)[0]
-                struct.pack_into("<I", out, i + 4, fds[idx])
-            i += 16
-        else:
-            i += 8
-    return bytes(out)
+    return K.map_create(m["type"], m["key_size"], m["value_size"], m["max_entries"],
+                        m["flags"], inner_fd)
 
 
 def kernel_child(req: dict) -> dict:
@@ -324,7 +303,7 @@ def kernel_child(req: dict) -> dict:
                 os.close(inner)
             if m.get("initial"):
                 K.map_update(fds[-1], bytes(4), bytes.fromhex(m["initial"]))
-        code = _patch_maps(bytes.fromhex(req["insns"]), fds)
+        code = K.patch_maps(bytes.fromhex(req["insns"]), fds)
         try:
             fd, _ = K.prog_load(code, req["prog_type"], license=req["license"], log_level=0,
                                 name=req["name"])

@@ -126,12 +126,13 @@ def _sys_bpf(cmd: int, attr: bytearray) -> int:
 # ---------------------------------------------------------------- in-process calls
 
 def map_create(map_type: int, key_size: int, value_size: int, max_entries: int,
-               flags: int = 0) -> int:
+               flags: int = 0, inner_map_fd: int = 0) -> int:
     attr = bytearray(_ATTR_SIZE)
-    struct.pack_into("<IIIII", attr, 0, map_type, key_size, value_size, max_entries, flags)
+    struct.pack_into("<IIIIII", attr, 0, map_type, key_size, value_size, max_entries, flags,
+                     inner_map_fd)
     fd = _sys_bpf(BPF_MAP_CREATE, attr)
     if fd < 0:
-        raise KernelError("BPF_MAP_CREATE", -fd)
+        raise KernelError(f"BPF_MAP_CREATE (type {map_type})", -fd)
     return fd
 
 
@@ -245,7 +246,7 @@ def available() -> tuple[bool, str]:
 
 # ---------------------------------------------------------------- child-side functions
 
-def _patch_maps(insns: bytes, fds: list[int]) -> bytes:
+def patch_maps(insns: bytes, fds: list[int]) -> bytes:
     """Replace map indices in LDDW src=1/2 (bpfjit's loaded form) with map fds."""
     out = bytearray(insns)
     i = 0
@@ -272,7 +273,7 @@ def load_and_run(insns: str, prog_type: int | str, data_in: str = "", ctx_in: st
             fds.append(fd)
             for k, v in m.get("entries", []):
                 map_update(fd, bytes.fromhex(k), bytes.fromhex(v))
-        code = _patch_maps(bytes.fromhex(insns), fds)
+        code = patch_maps(bytes.fromhex(insns), fds)
         try:
             pfd, _ = prog_load(code, prog_type, log_level=log_level)
         except KernelError as e:
