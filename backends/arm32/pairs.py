@@ -427,12 +427,7 @@ class PairCode:
         lo, hi = d
         self.w(E.and_imm(IP, count, 63))                              # ip = n
         if kind == "lsh":
-            self.w(E.lsl_reg(hi, hi, IP),                             # hi <<= n
-                   E.sub_imm(LR, IP, 32),                             # lr = n - 32
-                   E.orr_rsr(hi, hi, lo, Shift.LSL, LR),              # hi |= lo << (n - 32)
-                   E.rsb_imm(LR, IP, 32),                             # lr = 32 - n
-                   E.orr_rsr(hi, hi, lo, Shift.LSR, LR),              # hi |= lo >> (32 - n)
-                   E.lsl_reg(lo, lo, IP))                             # lo <<= n
+            self.shift64_reg_with(kind, d, IP, LR)
         elif kind == "rsh":
             self.w(E.lsr_reg(lo, lo, IP),                             # lo >>= n
                    E.rsb_imm(LR, IP, 32),                             # lr = 32 - n
