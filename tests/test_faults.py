@@ -31,6 +31,7 @@ import pytest
 
 from jit import driver
 from jit.errors import MemoryFault
+from jit.interp import STACK_TOP
 from jit.memory import CTX_BASE, MAPS_BASE, PACKET_BASE, PACKET_HEADROOM, PAGE, STACK_BASE
 from jit.program import MapDef, Object, from_bytecode
 from tests.loader_fuzz import covered_arches
@@ -168,21 +169,33 @@ def _matrix_id(case) -> str:
     return f"{r.name}-{side}-{kind}{size * 8}"
 
 
-@pytest.mark.parametrize("case", MATRIX, ids=[_matrix_id(c) for c in MATRIX])
-def test_access_outside_a_region(case):
-    region, side, kind, size = case
-    off = -size if side == "below" else region.size
-    addr = region.base + off
+def assert_same_fault(program, kind: str, pc: int, addr: int, maps=()) -> None:
+    """Run `program(order) -> (code, inputs)` on the interpreter and on every backend:
+    each must stop with a `kind` fault at eBPF pc `pc` and address `addr`."""
     failures = []
     for label, arch, opts in [("interp", "interp", {})] + arches():
         order = "little" if arch == "interp" else order_of(arch)
-        code, pc = fault_program(region, kind, size, off, order)
-        want = (expected_kind(kind), pc, addr)
-        got = fault_of(run(code, arch, order, maps=region.maps, **opts, **region.inputs))
-        if got != want:
-            failures.append(f"{label}: want {want[0]} fault at pc {pc} addr 0x{addr:x}, "
+        code, inputs = program(order)
+        got = fault_of(run(code, arch, order, maps=maps, **opts, **inputs))
+        if got != (kind, pc, addr):
+            failures.append(f"{label}: want {kind} fault at pc {pc} addr 0x{addr:x}, "
                             f"got {_show(got)}")
     assert not failures, "\n".join(failures)
+
+
+def assert_region_fault(region: Region, kind: str, size: int, off: int,
+                        want_kind: str | None = None) -> None:
+    """fault_program's access at region.base + off faults there, everywhere."""
+    _, pc = fault_program(region, kind, size, off, "little")
+    assert_same_fault(lambda order: (fault_program(region, kind, size, off, order)[0],
+                                     region.inputs),
+                      want_kind or expected_kind(kind), pc, region.base + off, maps=region.maps)
+
+
+@pytest.mark.parametrize("case", MATRIX, ids=[_matrix_id(c) for c in MATRIX])
+def test_access_outside_a_region(case):
+    region, side, kind, size = case
+    assert_region_fault(region, kind, size, -size if side == "below" else region.size)
 
 
 def _show(got) -> str:
@@ -199,37 +212,22 @@ READONLY = [("rodata", REGIONS[5], 0), ("rodata-last", REGIONS[5], 8)]
                          ids=[f"{k}{s * 8}" for k, s in ACCESSES if k != "ldx"])
 def test_write_inside_read_only_global_data(kind, size):
     """Writing .rodata (mapped read-only) faults at the address written, on every side."""
-    region = REGIONS[5]
-    off = 8
-    failures = []
-    for label, arch, opts in [("interp", "interp", {})] + arches():
-        order = "little" if arch == "interp" else order_of(arch)
-        code, pc = fault_program(region, kind, size, off, order)
-        want = ("write" if kind != "atomic" else "write", pc, region.base + off)
-        got = fault_of(run(code, arch, order, maps=region.maps, **opts))
-        if got != want:
-            failures.append(f"{label}: want {want}, got {_show(got)}")
-    assert not failures, "\n".join(failures)
+    # an atomic add's read succeeds here: its write is what faults
+    assert_region_fault(REGIONS[5], kind, size, 8, want_kind="write")
 
 
 def test_write_to_a_map_header():
     """The map pointer (LDDW src=1) points at a read-only header: a store there faults."""
-    failures = []
-    for label, arch, opts in [("interp", "interp", {})] + arches():
-        order = "little" if arch == "interp" else order_of(arch)
-        code = (slot(0xB7, 0, 0, 0, 0, order) + lddw(1, 1, 0, order) +
-                slot(0x7A, 1, 0, 0, 1, order) + slot(EXIT, order=order))
-        got = fault_of(run(code, arch, order, maps=MAPS, **opts))
-        if got != ("write", 3, MAPS_BASE):
-            failures.append(f"{label}: want write fault at pc 3 addr 0x{MAPS_BASE:x}, "
-                            f"got {_show(got)}")
-    assert not failures, "\n".join(failures)
+    assert_same_fault(lambda order: (slot(0xB7, 0, 0, 0, 0, order) + lddw(1, 1, 0, order) +
+                                     slot(0x7A, 1, 0, 0, 1, order) + slot(EXIT, order=order),
+                                     {}),
+                      "write", 3, MAPS_BASE, maps=MAPS)
 
 
 # The eBPF stack: a constant offset outside [r10-512, r10) is refused before running
-# (tests/test_negative.py); a computed one is only found at run time.  The stack of
-# the entry frame ends at r10; eight 512-byte frames start at STACK_BASE.
-STACK_TOP = STACK_BASE + 8 * 512
+# (tests/test_negative.py); a computed one is only found at run time.  The stack
+# region is STACK_BASE .. STACK_TOP (eight 512-byte frames), the entry's r10 its top,
+# on the interpreter and, since the backends keep the eBPF frames there too, natively.
 
 
 @pytest.mark.parametrize("side", ["end", "below"])
@@ -241,23 +239,16 @@ def test_computed_pointer_off_the_stack(side, kind, size):
     end: r10 + 0 and STACK_BASE - size are outside.  The backends must stop the same
     way (same kind, pc, address), not read or overwrite their native frame."""
     delta = 0 if side == "end" else -(8 * 512) - size
-    addr = STACK_TOP + delta
-    failures = []
-    for label, arch, opts in [("interp", "interp", {})] + arches():
-        order = "little" if arch == "interp" else order_of(arch)
+    assert STACK_TOP - STACK_BASE == 8 * 512
+
+    def program(order):
         code = (slot(0xB7, 0, 0, 0, 0, order) + slot(0xB7, 2, 0, 0, 7, order) +
                 slot(0x79, 3, 1, 0, 0, order) +            # r3 = *(u64 *)(mem + 0): the delta
                 slot(0xBF, 1, 10, 0, 0, order) +           # r1 = r10
-                slot(0x0F, 1, 3, 0, 0, order))             # r1 += r3
-        pc = len(code) // 8
-        code += access(kind, size, 0, order) + slot(EXIT, order=order)
-        mem = (delta & M64).to_bytes(8, order)
-        got = fault_of(run(code, arch, order, mem=mem, **opts))
-        want = (expected_kind(kind), pc, addr)
-        if got != want:
-            failures.append(f"{label}: want {want[0]} fault at pc {pc} addr 0x{addr:x}, "
-                            f"got {_show(got)}")
-    assert not failures, "\n".join(failures)
+                slot(0x0F, 1, 3, 0, 0, order))             # r1 += r3, then the access (pc 5)
+        return (code + access(kind, size, 0, order) + slot(EXIT, order=order),
+                {"mem": (delta & M64).to_bytes(8, order)})
+    assert_same_fault(program, expected_kind(kind), 5, STACK_TOP + delta)
 
 
 def test_frames_lie_where_the_interpreter_puts_them():
@@ -503,17 +494,11 @@ WILD = [0x0, 0x8, 0x7FFF_FFF8, 0x8000_0000, 0xB000_0000, 0xFFFF_FFF8, 0x1_0000_0
 @pytest.mark.parametrize("addr", WILD, ids=[f"0x{a:x}" for a in WILD])
 def test_wild_pointer(addr, kind):
     """r1 = addr (LDDW); an 8-byte access at r1: a fault at that address everywhere."""
-    failures = []
-    for label, arch, opts in [("interp", "interp", {})] + arches():
-        order = "little" if arch == "interp" else order_of(arch)
-        code = (slot(0xB7, 0, 0, 0, 0, order) + slot(0xB7, 2, 0, 0, 7, order) +
-                lddw(1, 0, addr, order) + access(kind, 8, 0, order) + slot(EXIT, order=order))
-        got = fault_of(run(code, arch, order, mem=bytes(64), **opts))
-        want = (expected_kind(kind), 4, addr)
-        if got != want:
-            failures.append(f"{label}: want {want[0]} fault at pc 4 addr 0x{addr:x}, "
-                            f"got {_show(got)}")
-    assert not failures, "\n".join(failures)
+    assert_same_fault(lambda order: (slot(0xB7, 0, 0, 0, 0, order) +
+                                     slot(0xB7, 2, 0, 0, 7, order) + lddw(1, 0, addr, order) +
+                                     access(kind, 8, 0, order) + slot(EXIT, order=order),
+                                     {"mem": bytes(64)}),
+                      expected_kind(kind), 4, addr)
 
 
 # --------------------------------------------------------------------- unaligned, straddling
@@ -530,18 +515,7 @@ UNALIGNED = [(0x1001, 8), (0xFFF, 8), (0xFFD, 8), (0xFFF, 4), (0xFFF, 2), (-1, 8
 @pytest.mark.parametrize("kind", ["ldx", "stx"])
 @pytest.mark.parametrize("off,size", UNALIGNED, ids=[f"{o:+#x}-{s * 8}" for o, s in UNALIGNED])
 def test_unaligned_or_straddling_access(off, size, kind):
-    region = REGIONS[2]                      # the --mem block
-    addr = region.base + off
-    failures = []
-    for label, arch, opts in [("interp", "interp", {})] + arches():
-        order = "little" if arch == "interp" else order_of(arch)
-        code, pc = fault_program(region, kind, size, off, order)
-        want = (expected_kind(kind), pc, addr)
-        got = fault_of(run(code, arch, order, **opts, **region.inputs))
-        if got != want:
-            failures.append(f"{label}: want {want[0]} fault at pc {pc} addr 0x{addr:x}, "
-                            f"got {_show(got)}")
-    assert not failures, "\n".join(failures)
+    assert_region_fault(REGIONS[2], kind, size, off)         # the --mem block
 
 
 # --------------------------------------------------------------------- inside a callback

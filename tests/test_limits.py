@@ -20,30 +20,17 @@
 from __future__ import annotations
 
 import os
-import struct
 
 import pytest
 
 from jit import driver
 from jit.program import MapDef, Object, from_bytecode
 from tests.loader_fuzz import covered_arches, run_cli
+from tests.test_faults import order_of, slot
 
 SLOW = os.environ.get("BPFJIT_SLOW") == "1"
 SLOW_1M: tuple[str, ...] = ()     # backends whose 1M compile takes minutes: BPFJIT_SLOW=1 only
 M64 = (1 << 64) - 1
-
-
-def slot(op: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0,
-         order: str = "little") -> bytes:
-    """One instruction slot (RFC 9669 section 3) in either byte order."""
-    if order == "little":
-        return struct.pack("<BBhi", op, src << 4 | dst, off, imm)
-    return struct.pack(">BBhi", op, dst << 4 | src, off, imm)
-
-
-def order_of(arch: str) -> str:
-    import backends
-    return backends.TARGET_ORDER[arch]
 
 
 def raw(code: bytes, order: str = "little", maps=()):
