@@ -279,21 +279,21 @@ def _ask_child(req: dict, timeout: float) -> dict:
 
 
 def kernel_available() -> tuple[bool, str]:
-    from jit import kernel
+    from jit.testing import kernel
     return kernel.available()
 
 
 # ---------------------------------------------------------------- the child's side
 
 def _map_create(m: dict, inner_fd: int = 0) -> int:
-    from jit import kernel as K
+    from jit.testing import kernel as K
     return K.map_create(m["type"], m["key_size"], m["value_size"], m["max_entries"],
                         m["flags"], inner_fd)
 
 
 def kernel_child(req: dict) -> dict:
     """Create the maps, load, describe, maybe test-run; runs in the child only."""
-    from jit import kernel as K
+    from jit.testing import kernel as K
     fds: list[int] = []
     try:
         for m in req["maps"]:

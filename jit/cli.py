@@ -422,12 +422,12 @@ def _show(v) -> str:
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
-    from jit import conformance
+    from jit.testing import conformance
     return conformance.main_conformance(args.dir, args.arch)
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    from jit import fuzz
+    from jit.testing import fuzz
     return fuzz.main_fuzz(args)
 
 

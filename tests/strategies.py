@@ -1,11 +1,11 @@
 """Hypothesis strategies for eBPF programs, built on the generator in jit/gen.py.
 
-A drawn program is `jit.gen.generate(seed, config)`: hypothesis draws the
+A drawn program is `jit.testing.gen.generate(seed, config)`: hypothesis draws the
 knobs that matter for shrinking (the size, the mem block, which features) and
 a seed for the rest, so a failing example shrinks towards a small program with
 few features, and its seed regenerates it anywhere:
 
-    jit.gen.generate(seed, jit.gen.GenConfig(size=..., features=..., ...))
+    jit.testing.gen.generate(seed, jit.testing.gen.GenConfig(size=..., features=..., ...))
 
 (`controlled_cases` hands hypothesis every random choice instead, which shrinks
 further but draws each program about a hundred times slower.)
@@ -16,7 +16,7 @@ import os
 
 from hypothesis import strategies as st
 
-from jit import gen
+from jit.testing import gen
 
 # Features whose programs make no call of any kind: what register-map rotation needs.
 CALL_FREE = frozenset({"alu", "jmp", "loop", "stack", "mem", "map", "atomic", "far"})
@@ -50,7 +50,7 @@ def configs(draw, order: str = "little", features: frozenset = gen.FEATURES,
 @st.composite
 def cases(draw, order: str = "little", features: frozenset = gen.FEATURES,
           max_size: int = 30) -> gen.Case:
-    """A valid generated program set with its inputs (see jit.gen)."""
+    """A valid generated program set with its inputs (see jit.testing.gen)."""
     cfg = draw(configs(order, features, max_size))
     seed = draw(SEEDS)
     return gen.generate(seed, cfg)
@@ -71,4 +71,4 @@ def controlled_cases(draw, order: str = "little", features: frozenset = gen.FEAT
 def describe(case: gen.Case) -> str:
     """How to get this case back, for failure messages."""
     return (f"{case.n_insns} instructions using {', '.join(sorted(case.features)) or '-'}; "
-            f"regenerate with jit.gen.generate({case.seed}, {case.config!r})")
+            f"regenerate with jit.testing.gen.generate({case.seed}, {case.config!r})")

@@ -961,9 +961,9 @@ def _fixture_programs():
 @pytest.fixture(scope="module")
 def kernel_depths():
     try:
-        from jit import kernel
+        from jit.testing import kernel
     except ImportError:
-        pytest.skip("jit.kernel is not there yet")
+        pytest.skip("jit.testing.kernel is not there yet")
     ok, why = kernel.available()
     if not ok:
         pytest.skip(why)

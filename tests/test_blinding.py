@@ -181,7 +181,7 @@ def test_no_constant_of_any_fixture_in_its_hardened_image():
 
 
 def _generated(n: int, order: str):
-    from jit import gen
+    from jit.testing import gen
     cfg = gen.GenConfig(byteorder=order)
     return [gen.generate(seed, cfg) for seed in range(1000, 1000 + n)]
 
@@ -193,7 +193,7 @@ def test_generated_programs_hardened(arch):
     if arch not in covered_arches():
         pytest.skip(f"{arch} backend not there yet")
     import backends
-    from jit import fuzz
+    from jit.testing import fuzz
     problems = []
     for case in _generated(20, backends.TARGET_ORDER[arch]):
         for prog in case.programs:

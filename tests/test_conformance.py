@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from jit import conformance as C
+from jit.testing import conformance as C
 from jit.isa import decode
 
 CORPUS = Path(__file__).parent / "conformance"
@@ -251,7 +251,7 @@ def _runner_hex(data: bytes) -> str:
 
 
 def _plugin(args: list[str], stdin: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jit.conformance", *args], input=stdin,
+    return subprocess.run([sys.executable, "-m", "jit.testing.conformance", *args], input=stdin,
                           capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).parent.parent)
 

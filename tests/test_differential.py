@@ -30,7 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import backends
-from jit import driver, fuzz, gen
+from jit import driver
+from jit.testing import fuzz, gen
 from jit.asm import listing
 from jit.isa import Alu, Insn, Jmp
 from jit.program import MapDef

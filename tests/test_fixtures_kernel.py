@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from jit import kernel
+from jit.testing import kernel
 from jit.contexts import ctx_field, prepare, run
 from jit.elf import load
 from jit.isa import LDDW, encode
@@ -78,7 +78,7 @@ def seeds_for(fixture: str, build: str) -> dict | None:
 
 
 # ====================================================================== the child side
-# (plain bpf() calls; jit.kernel provides map_create, prog_test_run and the syscall)
+# (plain bpf() calls; jit.testing.kernel provides map_create, prog_test_run and the syscall)
 
 BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_GET_NEXT_KEY = 1, 2, 4
 BPF_PROG_LOAD, BPF_BTF_LOAD, BPF_MAP_LOOKUP_AND_DELETE_ELEM = 5, 18, 21

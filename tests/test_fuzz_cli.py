@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from jit import fuzz, gen
+from jit.testing import fuzz, gen
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -2,7 +2,7 @@
 
 A sample of the small programs of tests/test_interp.py (the ones that touch
 only registers, the stack and LD_ABS) is loaded as BPF_PROG_TYPE_SCHED_CLS and
-run with BPF_PROG_TEST_RUN, each in a child process (jit.kernel.run_batch):
+run with BPF_PROG_TEST_RUN, each in a child process (jit.testing.kernel.run_batch):
 the kernel's verifier can oops the loading process.  The kernel's r0 is
 carried out whole through the packet: every `exit` of the program becomes a
 jump to an epilogue that stores r0 into the first 8 bytes of the packet and
@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from jit import kernel
+from jit.testing import kernel
 from jit.interp import run, setup
 from jit.isa import Insn, all_opcodes, encode
 from jit.program import MapDef

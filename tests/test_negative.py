@@ -201,9 +201,9 @@ def test_call_chain_of_eight_frames_is_allowed(tmp_path):
 
 def test_the_kernel_refuses_them_too():
     """The oracle for the list itself: the running kernel's verifier refuses every case
-    (loaded as socket filters in a child process, jit.kernel.run_batch), and accepts the
+    (loaded as socket filters in a child process, jit.testing.kernel.run_batch), and accepts the
     control "r0 = 0; exit" -- so each case is wrong for the kernel, not just for us."""
-    from jit import kernel
+    from jit.testing import kernel
     ok, why = kernel.available()
     if not ok:
         pytest.skip(f"kernel oracle unavailable: {why}")

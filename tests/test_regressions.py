@@ -19,7 +19,7 @@ import os
 import pytest
 
 import backends
-from jit import fuzz, gen
+from jit.testing import fuzz, gen
 from jit.isa import Alu, Insn, Jmp
 from jit.program import MapDef
 

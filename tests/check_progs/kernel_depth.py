@@ -8,7 +8,7 @@ JSON request per stdin line, one answer per stdout line) because some kernels
 oops the loading process on loop-heavy programs: a child that dies or hangs
 answers "refused" for that program, and the next one gets a fresh child.
 
-It builds on jit.kernel's bpf() calls (map_create, map_update, prog_load);
+It builds on jit.testing.kernel's bpf() calls (map_create, map_update, prog_load);
 what it adds is creating a program's maps from its MapDefs, writing the
 map fds into the LDDWs, and parsing the stats line.
 """
@@ -89,7 +89,7 @@ def _readline(child: subprocess.Popen, timeout: float) -> str | None:
 # ---------------------------------------------------------------- child side
 
 def _load(req: dict) -> dict:
-    from jit import kernel
+    from jit.testing import kernel
     fds: list[int] = []
     try:
         for m in req["maps"]:

@@ -5,12 +5,12 @@ part, how each generated program is diffed against the interpreter, how a
 divergence is cut down to a small reproducer (delta debugging over the
 instructions, then simpler immediates and inputs, keeping the program valid and
 the divergence alive), the reproducer file format, and `--replay`.  Programs
-come from `jit.gen`; running and comparing them is `jit.driver`'s.
+come from `jit.testing.gen`; running and comparing them is `jit.driver`'s.
 
 Every program is generated once per byte order from the same seed: bpfel for
 x86_64, arm32 and mips64el, bpfeb for mips64.  Program `i` of a campaign with
 seed `S` has generator seed `S * 2^32 + i`, so any one of them can be
-regenerated alone (`jit.gen.generate(seed, GenConfig(byteorder=...))`).
+regenerated alone (`jit.testing.gen.generate(seed, GenConfig(byteorder=...))`).
 
 Reproducer file (JSON, one object):
 
@@ -43,7 +43,8 @@ import traceback
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from jit import driver, gen, isa
+from jit import driver, isa
+from jit.testing import gen
 from jit.errors import BpfjitError
 from jit.isa import Insn
 from jit.program import MapDef

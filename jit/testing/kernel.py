@@ -12,7 +12,7 @@ BPF_OBJ_GET_INFO_BY_FD).
 
 Why a subprocess: some kernels have verifier bugs that oops the *loading*
 process on loop-heavy programs.  `run_in_subprocess` and `run_batch` do the
-load and test run in a child (`python -m jit.kernel --serve`, one JSON line per
+load and test run in a child (`python -m jit.testing.kernel --serve`, one JSON line per
 request and per answer); a child that dies or hangs is reported as
 `KernelRefused`, exactly like a verifier rejection, and the next request gets a
 fresh child.  The in-process functions (`prog_load`, `prog_test_run`, ...) are
@@ -348,7 +348,7 @@ class _Child:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen([sys.executable, "-m", "jit.kernel", "--serve"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "jit.testing.kernel", "--serve"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, env=env, cwd=root)
 

@@ -4,7 +4,7 @@ This module owns *making* programs: a seeded generator whose every output
 passes `jit.analysis.check` with the kernel helper set, ends on every path in
 `exit`, and terminates (forward jumps, loops with a counter nobody else writes,
 tail-call chains bounded by the kernel's 33).  It does not run or compare
-anything (`jit.fuzz` and the tests do), and it knows no machine.
+anything (`jit.testing.fuzz` and the tests do), and it knows no machine.
 
 What a generated program can contain (each a feature name in `FEATURES`):
 

@@ -8,7 +8,7 @@ This module owns three things:
     (`run_case`, `judge`, `run_dir`, `main_conformance` for `bpfjit
     conformance`);
   * the suite's plugin protocol (`plugin_main`, installed as
-    `bpfjit-conformance-plugin` and runnable as `python -m jit.conformance`),
+    `bpfjit-conformance-plugin` and runnable as `python -m jit.testing.conformance`),
     so the suite's own runner can drive bpfjit.
 
 It does not own the assembler syntax (`jit.asm.assemble_conformance`), what an
