@@ -1,43 +1,106 @@
-"""The backend registry: architecture names and aliases -> backend packages.
+"""The backend registry, built from each backend package's `TARGET` record only.
 
-Each backend package exposes `make(**options) -> Backend` (see backends/base.py).
-`mips` is resolved by the driver to mips64 or mips64el from the byte order of
-the object being compiled, so `bpfjit compile prog.o --arch mips` just works.
+Adding an architecture is one folder `backends/<arch>/` exporting `TARGET` and one
+line in PACKAGES.  Names resolve through the records: a target's `name`, its
+`aliases`, and its `order_alias` (several targets sharing one name, chosen by the
+byte order of the object being compiled: `bpfjit compile prog.o --arch mips`).
+Packages are imported on first use, so `bpfjit --help` imports no backend code
+beyond the records.
 """
 from __future__ import annotations
 
 import importlib
+from functools import lru_cache
 
+from backends.base import Backend, Target
 from jit.errors import BpfjitError
 
-# name -> (package, fixed options)
-ARCHES = {
-    "x86_64": ("backends.x86_64", {}),
-    "arm32": ("backends.arm32", {}),
-    "mips64": ("backends.mips64", {"byteorder": "big"}),
-    "mips64el": ("backends.mips64", {"byteorder": "little"}),
-}
-ALIASES = {"x86-64": "x86_64", "amd64": "x86_64", "x64": "x86_64", "arm": "arm32",
-           "armv7": "arm32", "mips64be": "mips64", "mips64le": "mips64el"}
-BY_ORDER = {"mips": {"big": "mips64", "little": "mips64el"}}
-TARGET_ORDER = {"x86_64": "little", "arm32": "little", "mips64": "big", "mips64el": "little"}
-ALL = tuple(ARCHES)
+# One line per backend package (a package may export a tuple of targets: one per byte order).
+PACKAGES = (
+    "backends.x86_64",
+    "backends.arm32",
+    "backends.mips64",
+)
+
+
+@lru_cache(maxsize=None)
+def targets() -> tuple[Target, ...]:
+    """Every registered target, in registration order."""
+    out: list[Target] = []
+    for package in PACKAGES:
+        t = importlib.import_module(package).TARGET
+        out.extend(t if isinstance(t, tuple) else (t,))
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def _names() -> tuple[dict, dict, dict]:
+    by_name = {t.name: t for t in targets()}
+    aliases = {a: t.name for t in targets() for a in t.aliases}
+    by_order: dict[str, dict[str, str]] = {}
+    for t in targets():
+        if t.order_alias:
+            by_order.setdefault(t.order_alias, {})[t.byteorder] = t.name
+    return by_name, aliases, by_order
+
+
+def names() -> tuple[str, ...]:
+    """Canonical names of every target."""
+    return tuple(t.name for t in targets())
+
+
+def order_aliases() -> dict[str, dict[str, str]]:
+    """Names that pick a target by byte order: {"mips": {"big": "mips64", ...}}."""
+    return _names()[2]
+
+
+def all_names() -> list[str]:
+    """Every name --arch accepts (canonical, by-order names, aliases)."""
+    by_name, aliases, by_order = _names()
+    return list(by_name) + list(by_order) + list(aliases)
 
 
 def canonical(name: str, byteorder: str | None = None) -> str:
-    """The canonical architecture name; `mips` needs the program's byte order."""
-    name = ALIASES.get(name, name)
-    if name in BY_ORDER:
-        return BY_ORDER[name][byteorder or "big"]
-    if name not in ARCHES:
-        known = ", ".join(list(ARCHES) + ["mips"])
+    """The canonical architecture name; a by-order name needs the program's byte order."""
+    by_name, aliases, by_order = _names()
+    name = aliases.get(name, name)
+    if name in by_order:
+        choices = by_order[name]
+        return choices.get(byteorder or "big") or next(iter(choices.values()))
+    if name not in by_name:
+        known = ", ".join(list(by_name) + list(by_order))
         raise BpfjitError(f"unknown architecture {name!r} (known: {known})")
     return name
 
 
-def get(name: str, *, byteorder: str | None = None, **options):
-    """Make the backend for `name` (canonical or alias)."""
-    arch = canonical(name, byteorder)
-    package, fixed = ARCHES[arch]
-    module = importlib.import_module(package)
-    return module.make(**fixed, **options)
+def target(name: str, byteorder: str | None = None) -> Target:
+    """The Target record for `name` (canonical or alias)."""
+    return _names()[0][canonical(name, byteorder)]
+
+
+def get(name: str, *, byteorder: str | None = None, cpu: str | None = None,
+        rotate: int = 0, **options) -> Backend:
+    """Make the backend for `name` (canonical or alias) with its options."""
+    t = target(name, byteorder)
+    unknown = set(options) - {"poison_hi32"}        # poison_hi32 is the lowering's
+    if unknown:
+        raise BpfjitError(f"{t.name}: unknown option(s) {', '.join(sorted(unknown))} "
+                          "(known: cpu, rotate, poison_hi32)")
+    return t.make(cpu=cpu, rotate=rotate)
+
+
+def help_text() -> str:
+    """The --arch choices, for help texts: one per target plus the by-order names."""
+    parts = [t.name for t in targets()]
+    for alias, choices in order_aliases().items():
+        parts.append(f"{alias} (= {' or '.join(choices.values())} by the object's byte order)")
+    return ", ".join(parts)
+
+
+def __getattr__(attr: str):
+    # ALL: canonical names; TARGET_ORDER: name -> byte order (computed from the records)
+    if attr == "ALL":
+        return names()
+    if attr == "TARGET_ORDER":
+        return {t.name: t.byteorder for t in targets()}
+    raise AttributeError(attr)

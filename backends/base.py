@@ -1,21 +1,40 @@
-"""What a backend declares and provides; the only module backends share.
+"""What a backend declares and provides, and the one compile driver they all share.
 
-A backend is a package `backends/<arch>/` with `regs.py` (register map),
-`enc.py` (pure encoders), `emit.py` (LIR op -> encoder calls) and `abi.py`
-(calling convention, prologue/epilogue, and the `RunSpec` the Unicorn runner
-uses).  Its `__init__.py` exposes a `Backend` instance built from those.
+A backend is a package `backends/<arch>/` with `regs.py` (register map), `enc.py`
+(pure encoders), `emit.py` (LIR op -> encoder calls) and `abi.py` (calling
+convention, prologue/epilogue, the runner's `RunSpec`, the psABI's relocation
+fields).  Its `__init__.py` exports exactly one `TARGET`: a frozen `Target`
+record, data only.  `backends/__init__.py` builds the registry from those
+records; everything that loops over architectures (CLI help, runner, ELF writer,
+fuzz, bench, the differential test matrix) reads the registry, never a name.
 
-Common code reads `caps` to decide what to expand for the machine (today:
-whether 32-bit ALU results are already zero-extended) and `abi` for the frame
-planner.  A backend never sees eBPF bytes, only LIR (`jit.lir`).
+What a backend supplies, and nothing else:
+
+- `Target.emitter(ctx)`: an object with `function(f)` (emit one LIR function,
+  binding `ctx.funcs[f.index].entry` and `.tail`) and `finish()` (flush anything
+  held back and return the runtime routines to append);
+- `Target.runspec(backend)`: how the Unicorn runner drives the machine;
+- the facts below: caps, ABI, CPU models, rotation rule, emulator and ELF ids.
+
+`compile_lir` below walks the functions, appends the runtime routines, finishes
+the buffer (branch relaxation) and builds the function table and relocations,
+the same for every backend.  A backend never sees eBPF bytes, only LIR.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import importlib
+import struct
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Callable, NamedTuple, Protocol
 
-from jit.lir import LirProgram, Symbol
+from jit.buffer import CodeBuffer
+from jit.errors import BpfjitError, EncodingError, UnsupportedError
+from jit.lir import (CallHelper, CallLocal, LirFunc, LirProgram, LoadAddr, Symbol, SymKind,
+                     TailCall)
 
+
+# ------------------------------------------------------------------ facts
 
 @dataclass(frozen=True)
 class Caps:
@@ -24,9 +43,10 @@ class Caps:
     byteorder: str              # "little" or "big"
     word_bits: int              # 64 or 32 (native register width)
     hw_div: bool = True         # a hardware divide exists (else a software routine)
-    # operand magnitudes where an encoding changes form (imm8/imm32, imm12, 16-bit imm...):
-    # the differential tests sweep +-2^n around each of these
-    imm_limits: tuple = ()
+    # where an operand's encoding changes form, in one unit: n means the form changes
+    # at magnitude 2^n (imm8 -> 7 and 8, imm12 -> 12, simm16 -> 15, uimm16 -> 16 ...);
+    # the differential tests sweep +-2^n (and +-2^n +- 1) around each of these
+    imm_bits: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -40,32 +60,98 @@ class AbiSpec:
     callee_saved: tuple         # names
 
 
-class Reloc(NamedTuple):
-    """A place in the code that refers to a symbol (for ELF output)."""
-    offset: int
-    kind: str                   # "abs64", "pcrel32", "movw", "hi16", ... (see jit/elfout.py TARGETS)
-    sym: Symbol
-
-
-@dataclass
-class NativeFunc:
+@dataclass(frozen=True)
+class Cpu:
+    """One CPU model a target can compile for (the first of `Target.cpus` is the default)."""
     name: str
-    offset: int                 # entry
-    size: int
-    tail_entry: int             # where a tail call into this (entry) function lands
-    start_pc: int
+    caps: dict = field(default_factory=dict)   # Caps fields this model changes (hw_div=False)
+    uc_cpu: str | None = None                  # Unicorn CPU model constant, by name
+    note: str = ""                             # for --help
 
 
-@dataclass
-class Compiled:
-    """A backend's output for one program, before `jit.image.Image` wraps it."""
-    code: bytes
-    base: int
-    funcs: list                 # NativeFunc, entry first
-    pc_map: list                # sorted (native offset, eBPF pc)
-    relocs: list = field(default_factory=list)
-    passes: int = 0
-    runtime: list = field(default_factory=list)   # (name, offset, size) of backend runtime routines
+@dataclass(frozen=True)
+class Emu:
+    """Unicorn and capstone ids, by name: resolved only when something runs or
+    disassembles, so that compiling imports neither."""
+    uc_arch: str                # "UC_ARCH_X86"
+    uc_mode: tuple[str, ...]    # or-ed: ("UC_MODE_MIPS64", "UC_MODE_BIG_ENDIAN")
+    cs_arch: str                # "CS_ARCH_X86"
+    cs_mode: tuple[str, ...]
+    regs_module: str            # "x86_const": unicorn.<module> holds the register ids
+    reg_prefix: str             # "UC_X86_REG_": prefix + capstone's register name, upper-cased
+    pc: str                     # register names (without the prefix)
+    sp: str
+
+
+def _consts(module: str, names: tuple[str, ...]) -> int:
+    mod = importlib.import_module(module)
+    value = 0
+    for n in names:
+        value |= getattr(mod, n)
+    return value
+
+
+class Field(NamedTuple):
+    """Where a relocated value lives in the code, as the psABI relocates it."""
+    name: str
+    read: Callable[["CodeView", int], int]          # the value the field holds (signed where
+    write: Callable[["CodeView", int, int], None]   # the machine sign-extends it)
+    split: bool = False         # holds one piece of an address (movw/movt, %hi/%lo ...)
+
+
+class Rel(NamedTuple):
+    """One reference kind of a backend: its psABI relocation type and field."""
+    rtype: int                  # R_X86_64_*, R_ARM_*, R_MIPS_*, ...
+    field: Field
+    shift: int = 0              # a split field holds bits [shift, shift+16) of S + A
+    pcrel: bool = False         # the field holds S + A - P
+
+
+@dataclass(frozen=True)
+class ElfSpec:
+    """What `compile --format elf` writes for this target."""
+    elfclass: int               # 32 or 64
+    machine: int                # e_machine
+    flags: int                  # e_flags
+    rela: bool                  # RELA (addends in the relocation) or REL (in the field)
+    relocs: dict                # Reloc.kind -> Rel
+    # r_info of a 64-bit relocation where the psABI does not use ELF64_R_INFO
+    # (MIPS64): (symbol index, type, byte order) -> the 8 bytes
+    r_info: Callable[[int, int, str], bytes] | None = None
+
+
+class CodeView:
+    """Code being relocated, with word access in the target's byte order."""
+
+    def __init__(self, code: bytes, order: str) -> None:
+        self.data = bytearray(code)
+        self.e = "<" if order == "little" else ">"
+
+    def get(self, off: int, fmt: str) -> int:
+        return struct.unpack_from(self.e + fmt, self.data, off)[0]
+
+    def put(self, off: int, fmt: str, v: int) -> None:
+        struct.pack_into(self.e + fmt, self.data, off, v)
+
+
+def sext(v: int, bits: int) -> int:
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+DATA32 = Field("data32", lambda c, off: c.get(off, "I"),
+               lambda c, off, v: c.put(off, "I", v & 0xFFFF_FFFF))
+DATA64 = Field("data64", lambda c, off: c.get(off, "Q"),
+               lambda c, off, v: c.put(off, "Q", v & (1 << 64) - 1))
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """Register-map rotation for tests: eBPF r0-r9 move along a ring of homes so that
+    register-specific encoder mistakes show.  Calls pin r0-r5 to the C ABI, so a
+    program with calls is either refused or compiled with the standard map."""
+    with_calls: str             # "refuse" (UnsupportedError) or "ignore" (standard map)
+    ring: int = 10              # rotate=k and rotate=k+ring give the same map
 
 
 class RunSpec(Protocol):
@@ -77,6 +163,9 @@ class RunSpec(Protocol):
     cs_mode: int
     pc_reg: int
     sp_reg: int
+
+    def uc_reg(self, name: str) -> int | None:
+        """The Unicorn id of a register named as capstone names it (None: unknown)."""
 
     def helper_slot(self) -> bytes:
         """Machine code of one trampoline slot: returns to the caller (the hook runs first)."""
@@ -109,13 +198,244 @@ class RunSpec(Protocol):
         helper trampoline)."""
 
 
-class Backend(Protocol):
+class EmuIds:
+    """The emulator ids of a RunSpec, from the target's `Emu` names (a base class for
+    each backend's RunSpec; `emu` and `cpu_model` are set by the subclass)."""
+    emu: Emu
+    cpu_model: str | None = None
+
+    @cached_property
+    def uc_arch(self) -> int:
+        return _consts("unicorn", (self.emu.uc_arch,))
+
+    @cached_property
+    def uc_mode(self) -> int:
+        return _consts("unicorn", self.emu.uc_mode)
+
+    @cached_property
+    def uc_cpu(self) -> int | None:
+        if self.cpu_model is None:
+            return None
+        return _consts("unicorn." + self.emu.regs_module, (self.cpu_model,))
+
+    @cached_property
+    def cs_arch(self) -> int:
+        return _consts("capstone", (self.emu.cs_arch,))
+
+    @cached_property
+    def cs_mode(self) -> int:
+        return _consts("capstone", self.emu.cs_mode)
+
+    @cached_property
+    def pc_reg(self) -> int:
+        return _consts("unicorn." + self.emu.regs_module, (self.emu.reg_prefix + self.emu.pc,))
+
+    @cached_property
+    def sp_reg(self) -> int:
+        return _consts("unicorn." + self.emu.regs_module, (self.emu.reg_prefix + self.emu.sp,))
+
+    def uc_reg(self, name: str) -> int | None:
+        mod = importlib.import_module("unicorn." + self.emu.regs_module)
+        return getattr(mod, self.emu.reg_prefix + name.upper(), None)
+
+
+# ------------------------------------------------------------------ what a compile makes
+
+class Reloc(NamedTuple):
+    """A place in the code that refers to a symbol (for ELF output)."""
+    offset: int
+    kind: str                   # a key of the target's ElfSpec.relocs
+    sym: Symbol
+
+
+@dataclass
+class NativeFunc:
     name: str
+    offset: int                 # entry
+    size: int
+    tail_entry: int             # where a tail call into this (entry) function lands
+    start_pc: int
+
+
+@dataclass
+class Compiled:
+    """A backend's output for one program, before `jit.image.Image` wraps it."""
+    code: bytes
+    base: int
+    funcs: list                 # NativeFunc, entry first
+    pc_map: list                # sorted (native offset, eBPF pc)
+    relocs: list = field(default_factory=list)
+    passes: int = 0
+    runtime: list = field(default_factory=list)   # (name, offset, size) of backend runtime routines
+
+
+class FuncLabels(NamedTuple):
+    entry: int                  # where calls to the function land
+    tail: int                   # where a tail call into it lands (the emitter binds both)
+
+
+@dataclass
+class EmitContext:
+    """Everything one compile gives a backend's emitter."""
+    buf: CodeBuffer
+    lir: LirProgram
+    link: Callable[[Symbol], int]   # symbol -> run-time address
+    base: int                       # load address of the code
     caps: Caps
+    cpu: str
+    rotate: int                     # 0 unless a test rotates the register map
+    funcs: list                     # FuncLabels per function, made before any is emitted
+    # relocations, resolved once the layout is final:
+    relocs: list = field(default_factory=list)   # (label, delta, kind, sym): at label + delta
+    sites: list = field(default_factory=list)    # ([address], delta, kind, sym): the address
+    #                                               a fixed hole's encoder saw
+
+    def reloc(self, kind: str, sym: Symbol, delta: int = 0) -> None:
+        """A relocation at the current position + delta."""
+        label = self.buf.new_label()
+        self.buf.bind(label)
+        self.relocs.append((label, delta, kind, sym))
+
+
+class Emitter(Protocol):
+    def function(self, f: LirFunc) -> None:
+        """Emit one function, binding ctx.funcs[f.index].entry and .tail."""
+
+    def finish(self) -> list:
+        """Flush what is held back; the runtime routines to append, as
+        (name, label their callers branch to, emit())."""
+
+
+# ------------------------------------------------------------------ the Target record
+
+@dataclass(frozen=True)
+class Target:
+    """One architecture, as data.  `backends/<arch>/__init__.py` exports one."""
+    name: str                       # canonical: "x86_64"
+    summary: str                    # one line for --help ("x86-64, System V")
+    caps: Caps                      # of the default CPU
     abi: AbiSpec
-    run: RunSpec
+    emu: Emu
+    elf: ElfSpec
+    emitter: Callable[[EmitContext], Emitter]
+    runspec: Callable[["Backend"], RunSpec]
+    aliases: tuple[str, ...] = ()
+    # several targets sharing a name resolved by the object's byte order ("mips")
+    order_alias: str | None = None
+    cpus: tuple[Cpu, ...] = ()      # the first is the default; () = no --cpu
+    rotation: Rotation | None = None
+    insn_align: int = 4             # bytes a disassembler steps over undecodable code by
+
+    @property
+    def byteorder(self) -> str:
+        return self.caps.byteorder
+
+    def cpu(self, name: str | None) -> Cpu | None:
+        """The CPU model `name` (None: the default); an error naming the known ones."""
+        if not self.cpus:
+            if name is not None:
+                raise BpfjitError(f"--cpu does not apply to {self.name} (it has one model)")
+            return None
+        if name is None:
+            return self.cpus[0]
+        for c in self.cpus:
+            if c.name == name:
+                return c
+        known = ", ".join(c.name for c in self.cpus)
+        raise UnsupportedError(f"{self.name}: unknown cpu {name!r} (known: {known})")
+
+    def make(self, cpu: str | None = None, rotate: int = 0) -> "Backend":
+        return Backend(self, cpu, rotate)
+
+
+# ------------------------------------------------------------------ a configured backend
+
+def call_free(lir: LirProgram) -> bool:
+    """No helper, local or tail calls, and no function addresses: rotation is safe."""
+    return not any(type(op) in (CallHelper, CallLocal, TailCall)
+                   or (type(op) is LoadAddr and op.sym.kind == SymKind.FUNC)
+                   for f in lir.funcs for op in f.ops)
+
+
+class Backend:
+    """A target with its options chosen: what `backends.get` returns and an Image keeps."""
+
+    def __init__(self, target: Target, cpu: str | None = None, rotate: int = 0) -> None:
+        if not isinstance(rotate, int):
+            raise BpfjitError(f"{target.name}: rotate must be an integer, not {rotate!r}")
+        self.target = target
+        self.name = target.name
+        model = target.cpu(cpu)
+        self.cpu = model.name if model is not None else ""
+        self.cpu_model = model
+        self.caps = replace(target.caps, **model.caps) if model is not None else target.caps
+        self.abi = target.abi
+        self.rotate = rotate
+        self._run: RunSpec | None = None
+
+    @property
+    def run(self) -> RunSpec:
+        if self._run is None:
+            self._run = self.target.runspec(self)
+        return self._run
 
     def compile(self, lir: LirProgram, *, link: Callable[[Symbol], int], base: int,
                 options: dict | None = None) -> Compiled:
-        """Emit machine code for `lir` loaded at `base`; `link` gives symbol addresses."""
+        """Emit machine code for `lir` loaded at `base`; `link` gives symbol addresses.
+        `options` may carry `rotate` for this compile (tests of the emitter alone; a run
+        follows the backend's own rotation)."""
+        rotate = (options or {}).get("rotate", self.rotate) or 0
+        return compile_lir(self.target, lir, link=link, base=base, caps=self.caps,
+                           cpu=self.cpu, rotate=self.rotation_for(lir, rotate))
 
+    def rotation_for(self, lir: LirProgram, rotate: int) -> int:
+        """The rotation this program is compiled with (the target's rule for calls)."""
+        rule = self.target.rotation
+        if not rotate:
+            return 0
+        if rule is None:
+            raise UnsupportedError(f"{self.name}: register rotation is not supported")
+        if rotate % rule.ring == 0 or call_free(lir):
+            return rotate
+        if rule.with_calls == "ignore":
+            return 0
+        raise UnsupportedError(f"{self.name}: a rotated register map applies to call-free "
+                               "programs only (calls pin arguments, the result and the "
+                               "preserved registers)")
+
+
+def compile_lir(target: Target, lir: LirProgram, *, link: Callable[[Symbol], int], base: int,
+                caps: Caps, cpu: str, rotate: int) -> Compiled:
+    """The one compile driver: every function, then the runtime routines, then layout."""
+    buf = CodeBuffer(caps.byteorder)
+    buf.reserve_labels(lir.n_labels)
+    funcs = [FuncLabels(buf.new_label(), buf.new_label()) for _ in lir.funcs]
+    ctx = EmitContext(buf, lir, link, base, caps, cpu, rotate, funcs)
+    em = target.emitter(ctx)
+    try:
+        for f in lir.funcs:
+            em.function(f)
+        routines = []
+        for name, label, emit in em.finish():
+            buf.bind(label)
+            buf.pc = -1
+            emit()
+            end = buf.new_label()
+            buf.bind(end)
+            routines.append((name, label, end))
+        asm = buf.finish(base)
+    except EncodingError as e:
+        if e.pc is None and buf.pc >= 0:
+            e.pc = buf.pc
+        raise
+    at = asm.labels
+    starts = [at[fl.entry] for fl in funcs]
+    code_end = at[routines[0][1]] if routines else len(asm.code)
+    ends = starts[1:] + [code_end]
+    native = [NativeFunc(f.name, starts[i], ends[i] - starts[i], at.get(funcs[i].tail, starts[i]),
+                         f.start_pc) for i, f in enumerate(lir.funcs)]
+    relocs = [Reloc(at[label] + delta, kind, sym) for label, delta, kind, sym in ctx.relocs]
+    relocs += [Reloc(site[0] - base + delta, kind, sym) for site, delta, kind, sym in ctx.sites]
+    relocs.sort(key=lambda r: r.offset)
+    runtime = [(name, at[a], at[b] - at[a]) for name, a, b in routines]
+    return Compiled(asm.code, base, native, asm.pc_map, relocs, asm.passes, runtime)

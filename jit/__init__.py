@@ -2,12 +2,14 @@
 
 The Python API for scripting JIT experiments (the CLI is a thin layer over it):
 
+    >>> import backends
     >>> from jit import load, compile_program, run, diff
     >>> obj, prog = load("examples/xdp_firewall.o")
-    >>> image = compile_program(prog, "mips")          # an Image: code, funcs, pc map
+    >>> arch = backends.names()[0]                      # any name `bpfjit compile --help` lists
+    >>> image = compile_program(prog, arch)             # an Image: code, funcs, pc map
     >>> print(image.listing())
-    >>> result = run(obj, prog, "arm32", Inputs(packet=bytes(64)))   # a Result: r0, regions, maps
-    >>> ref, divergences = diff(obj, prog, ["x86_64", "arm32", "mips64el"], Inputs(packet=...))
+    >>> result = run(obj, prog, arch, Inputs(packet=bytes(64)))   # a Result: r0, regions, maps
+    >>> ref, divergences = diff(obj, prog, list(backends.names()), Inputs(packet=...))
 
 Names are imported lazily so `import jit` stays cheap and has no side effects.
 """

@@ -20,14 +20,36 @@ EXAMPLES = {
     "run": "bpfjit run examples/xdp_firewall.o --packet 'ffffffffffff0000000000010800...'\n"
            "  bpfjit run prog.bin --mem input.bin --helpers conformance",
     "disasm": "bpfjit disasm examples/xdp_firewall.o",
-    "compile": "bpfjit compile examples/xdp_firewall.o --arch mips\n"
-               "  bpfjit compile prog.o --arch arm32 --cpu cortex-a9 --format hex -o prog.hex",
+    "compile": "bpfjit compile examples/xdp_firewall.o --arch {by_order}\n"
+               "  bpfjit compile prog.o --arch {with_cpu} --cpu {cpu} --format hex -o prog.hex",
     "check": "bpfjit check examples/xdp_firewall.o",
     "info": "bpfjit info examples/xdp_firewall.o --json",
     "diff": "bpfjit diff examples/xdp_firewall.o --arch all --packet pkt.bin",
     "fuzz": "bpfjit fuzz --arch all --count 1000 --seed 1",
     "conformance": "bpfjit conformance tests/conformance --arch all",
 }
+
+
+def _registry_help() -> dict:
+    """Names for help texts, from the backend registry (no architecture is named here)."""
+    import backends
+    targets = backends.targets()
+    with_cpu = next((t for t in targets if len(t.cpus) > 1), None)
+    cpus = []
+    for t in targets:
+        if t.cpus:
+            models = ", ".join(f"{c.name}{' (default)' if i == 0 else ''}"
+                               + (f": {c.note}" if c.note else "")
+                               for i, c in enumerate(t.cpus))
+            cpus.append(f"{t.name}: {models}")
+    return {
+        "arches": backends.help_text(),
+        "default": targets[0].name,
+        "by_order": next(iter(backends.order_aliases()), targets[0].name),
+        "with_cpu": with_cpu.name if with_cpu else targets[0].name,
+        "cpu": with_cpu.cpus[-1].name if with_cpu else "",
+        "cpus": "; ".join(cpus) or "no target has CPU models",
+    }
 
 
 def _add_prog(p: argparse.ArgumentParser) -> None:
@@ -48,27 +70,29 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
                    help="helper set (default: kernel; conformance for bpf_conformance programs)")
     p.add_argument("--max-insns", type=int, default=1_000_000,
                    help="instruction budget (executed eBPF instructions)")
-    p.add_argument("--cpu", help="ARM32: cortex-a15 (hardware divide, default) or cortex-a9")
+    p.add_argument("--cpu", help="the CPU model of targets that have several: "
+                   + _registry_help()["cpus"])
     p.add_argument("--harden", action="store_true", help="constant blinding")
 
 
 def parser() -> argparse.ArgumentParser:
+    names = _registry_help()
     ap = argparse.ArgumentParser(
-        prog="bpfjit", description="A multi-architecture eBPF JIT compiler (x86-64, ARM32, "
-        "MIPS64) with a reference interpreter and differential testing.",
+        prog="bpfjit", description="A multi-architecture eBPF JIT compiler (targets: "
+        f"{names['arches']}) with a reference interpreter and differential testing.",
         epilog="exit status: 0 ok, 1 divergence, 2 bad input")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def cmd(name: str, help_: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_, description=help_,
-                              epilog="example:\n  " + EXAMPLES[name],
+                              epilog="example:\n  " + EXAMPLES[name].format(**names),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
     p = cmd("run", "run a program on the interpreter or a backend and print r0")
     _add_prog(p)
     _add_inputs(p)
     p.add_argument("--arch", default="interp",
-                   help="interp (default), x86_64, arm32, mips64, mips64el or mips")
+                   help=f"interp (default), {names['arches']}")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = cmd("disasm", "print eBPF instructions as llvm-objdump -d does")
@@ -76,8 +100,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = cmd("compile", "compile to native code: a listing, raw bytes, hex or an ELF object")
     _add_prog(p)
-    p.add_argument("--arch", default="x86_64", help="x86_64, arm32, mips64, mips64el or mips")
-    p.add_argument("--cpu", help="ARM32: cortex-a15 (default) or cortex-a9")
+    p.add_argument("--arch", default=names["default"],
+                   help=f"{names['arches']} (default: {names['default']})")
+    p.add_argument("--cpu", help="the CPU model of targets that have several: " + names["cpus"])
     p.add_argument("--harden", action="store_true", help="constant blinding")
     p.add_argument("--format", choices=["listing", "bin", "hex", "elf"], default="listing")
     p.add_argument("-o", "--output", help="write here instead of stdout")
@@ -96,7 +121,8 @@ def parser() -> argparse.ArgumentParser:
     p = cmd("diff", "run the interpreter and every backend on the same inputs and compare")
     _add_prog(p)
     _add_inputs(p)
-    p.add_argument("--arch", default="all", help="all, or a comma-separated list")
+    p.add_argument("--arch", default="all",
+                   help=f"all, or a comma-separated list of: {names['arches']}")
     p.add_argument("--json", action="store_true")
 
     p = cmd("fuzz", "generate random valid programs and diff every backend against the "

@@ -103,19 +103,22 @@ def analyse(prog: Program, helpers: str | dict | None = None):
 def backend_for(arch: str, prog: Program, *, cpu: str | None = None, options: dict | None = None):
     """The backend for `arch`, refusing a target whose byte order differs from the program's."""
     import backends
-    name = backends.canonical(arch, prog.byteorder)
-    want = backends.TARGET_ORDER[name]
+    target = backends.target(arch, prog.byteorder)
+    want = target.byteorder
     if want != prog.byteorder:
-        target = "bpfel" if want == "little" else "bpfeb"
-        raise BpfjitError(f"{name} is {want}-endian but the program is {prog.byteorder}-endian "
-                          f"(build it with -target {target}, or use --arch mips to follow the "
-                          "object)", file=prog.file)
+        bpf = "bpfel" if want == "little" else "bpfeb"
+        follow = [a for a, by in backends.order_aliases().items() if target.name in by.values()]
+        hint = f", or use --arch {follow[0]} to follow the object" if follow else ""
+        raise BpfjitError(f"{target.name} is {want}-endian but the program is "
+                          f"{prog.byteorder}-endian (build it with -target {bpf}{hint})",
+                          file=prog.file)
     opts = dict(options or {})
     if cpu is not None:
-        if name != "arm32":
-            raise BpfjitError(f"--cpu applies to arm32 only, not {name}")
+        if not target.cpus:
+            with_cpu = [t.name for t in backends.targets() if t.cpus]
+            raise BpfjitError(f"--cpu applies to {', '.join(with_cpu)} only, not {target.name}")
         opts["cpu"] = cpu
-    return backends.get(name, **opts)
+    return backends.get(target.name, **opts)
 
 
 def linker(prog: Program) -> Callable[[Symbol], int]:
@@ -140,7 +143,7 @@ def linker(prog: Program) -> Callable[[Symbol], int]:
     return link
 
 
-def compile_program(prog: Program, arch: str = "x86_64", *, helpers: str | dict | None = None,
+def compile_program(prog: Program, arch: str, *, helpers: str | dict | None = None,
                     harden: bool = False, seed: int = 0, cpu: str | None = None,
                     options: dict | None = None, base: int | None = None,
                     facts: Any = None) -> Image:
@@ -414,14 +417,14 @@ def _listing_near(image: Image, pc: int | None, context: int = 3) -> str:
 
 def all_arches() -> list[str]:
     import backends
-    return list(backends.ALL)
+    return list(backends.names())
 
 
 def arches_for(spec: str, prog: Program) -> list[str]:
     """`all` (every backend that can run this program's byte order) or a comma list."""
     import backends
     if spec == "all":
-        return [a for a in backends.ALL if backends.TARGET_ORDER[a] == prog.byteorder]
+        return [t.name for t in backends.targets() if t.byteorder == prog.byteorder]
     return [backends.canonical(a.strip(), prog.byteorder) for a in spec.split(",") if a.strip()]
 
 

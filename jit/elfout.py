@@ -15,7 +15,7 @@ as writes it) and the addend on REL machines (ARM).  So the object's bytes
 differ from the listing's exactly inside relocated fields.
 
 Backends report a reference as `Reloc(offset, kind, sym)` with a kind string of
-their own; `TARGETS` maps each kind to its psABI relocation type and to the
+their own; the target's `ElfSpec.relocs` maps each kind to its psABI relocation type and the
 field it occupies.  The addend is not reported: it is recovered from the linked
 value the field holds (S + A, or S + A - P), a split address (MIPS %highest ..
 %lo, ARM movw/movt) being summed over its pieces first.  Per-machine facts are
@@ -25,81 +25,13 @@ references (backends do) or where symbols live at run time (`jit.driver.linker`)
 from __future__ import annotations
 
 import struct
-from enum import IntEnum
 from typing import Callable, NamedTuple
 
+from backends.base import DATA32, DATA64, CodeView, ElfSpec, sext
 from jit.errors import BpfjitError
 from jit.image import Image
 from jit.lir import Symbol, SymKind
 
-
-class Field(IntEnum):
-    """Where a relocated value lives inside the code."""
-    DATA32 = 1          # a 32-bit word at the offset (x86 imm32/disp32, ARM literal)
-    DATA64 = 2          # a 64-bit word at the offset (x86 movabs imm64)
-    MIPS_IMM16 = 3      # bits 15..0 of the instruction word at the offset, sign-extended
-    ARM_MOVW = 4        # imm4:imm12 (bits 19..16, 11..0) of movw/movt, zero-extended
-    ARM_IMM24 = 5       # bits 23..0 of b/bl, a signed word count
-
-
-class Rel(NamedTuple):
-    """One reference kind of a backend, as the target's psABI relocates it."""
-    rtype: int          # relocation type number (R_X86_64_*, R_ARM_*, R_MIPS_*)
-    field: Field
-    shift: int = 0      # the field holds bits [shift, shift+16) of S + A (a split address)
-    pcrel: bool = False  # the field holds S + A - P
-
-
-class Target(NamedTuple):
-    elfclass: int       # 32 or 64
-    machine: int        # e_machine
-    flags: int          # e_flags
-    rela: bool          # RELA (explicit addends) or REL (addends in the fields)
-    relocs: dict        # backend Reloc.kind -> Rel
-
-
-EM_X86_64, EM_ARM, EM_MIPS = 62, 40, 8
-# ARM: EABI version 5 and the hard-float procedure-call variant (AAPCS-VFP, the
-# gnueabihf ABI this code links into).  arm-linux-gnueabihf-as writes 0x05000000 in a .o
-# and keeps the float ABI in .ARM.attributes, ld setting 0x400 in what it links; we pass
-# no floating-point values, so we state the ABI in e_flags alone.
-EF_ARM_EABI_VER5, EF_ARM_ABI_FLOAT_HARD = 0x0500_0000, 0x400
-# MIPS: `mips64-linux-gnuabi64-as -mabi=64 -march=mips64r2` writes EF_MIPS_ARCH_64R2
-# (0x80000000), plus EF_MIPS_NOREORDER for `.set noreorder` code, which ours is (it
-# fills its own delay slots).  n64 is ELFCLASS64 with no EF_MIPS_ABI bits; neither PIC
-# nor CPIC: the code uses absolute addresses.
-EF_MIPS_NOREORDER, EF_MIPS_ARCH_64R2 = 0x1, 0x8000_0000
-
-# relocation numbers: the psABI of each machine (and binutils' include/elf/<arch>.h)
-R_X86_64_64, R_X86_64_PLT32, R_X86_64_32, R_X86_64_32S = 1, 4, 10, 11
-R_ARM_ABS32, R_ARM_CALL, R_ARM_JUMP24, R_ARM_MOVW_ABS_NC, R_ARM_MOVT_ABS = 2, 28, 29, 43, 44
-R_MIPS_32, R_MIPS_26, R_MIPS_HI16, R_MIPS_LO16, R_MIPS_64 = 2, 4, 5, 6, 18
-R_MIPS_HIGHER, R_MIPS_HIGHEST = 28, 29
-
-TARGETS: dict[str, Target] = {
-    "x86_64": Target(64, EM_X86_64, 0, True, {
-        "pcrel32": Rel(R_X86_64_PLT32, Field.DATA32, pcrel=True),   # call rel32 (A = -4)
-        "abs32": Rel(R_X86_64_32, Field.DATA32),                    # mov r32, imm32 (zero-extends)
-        "abs32s": Rel(R_X86_64_32S, Field.DATA32),                  # imm32 sign-extended to 64
-        "abs64": Rel(R_X86_64_64, Field.DATA64),                    # movabs r64, imm64
-    }),
-    "arm32": Target(32, EM_ARM, EF_ARM_EABI_VER5 | EF_ARM_ABI_FLOAT_HARD, False, {
-        "movw": Rel(R_ARM_MOVW_ABS_NC, Field.ARM_MOVW, 0),
-        "movt": Rel(R_ARM_MOVT_ABS, Field.ARM_MOVW, 16),
-        "abs32": Rel(R_ARM_ABS32, Field.DATA32),                    # a literal-pool word
-        "call": Rel(R_ARM_CALL, Field.ARM_IMM24, pcrel=True),        # bl
-        "jump24": Rel(R_ARM_JUMP24, Field.ARM_IMM24, pcrel=True),    # b
-    }),
-    "mips64": Target(64, EM_MIPS, EF_MIPS_NOREORDER | EF_MIPS_ARCH_64R2, True, {
-        "highest": Rel(R_MIPS_HIGHEST, Field.MIPS_IMM16, 48),       # lui    %highest(S+A)
-        "higher": Rel(R_MIPS_HIGHER, Field.MIPS_IMM16, 32),         # daddiu %higher(S+A)
-        "hi16": Rel(R_MIPS_HI16, Field.MIPS_IMM16, 16),             # lui/daddiu %hi(S+A)
-        "lo16": Rel(R_MIPS_LO16, Field.MIPS_IMM16, 0),              # daddiu %lo(S+A)
-        "abs64": Rel(R_MIPS_64, Field.DATA64),
-        "abs32": Rel(R_MIPS_32, Field.DATA32),
-    }),
-}
-TARGETS["mips64el"] = TARGETS["mips64"]
 
 SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_REL = 1, 2, 3, 4, 9
 SHF_ALLOC, SHF_EXECINSTR, SHF_INFO_LINK = 0x2, 0x4, 0x40
@@ -119,81 +51,6 @@ class _Section(NamedTuple):
     entsize: int = 0
 
 
-# ------------------------------------------------------------------ fields
-
-def _sext(v: int, bits: int) -> int:
-    v &= (1 << bits) - 1
-    return v - (1 << bits) if v >> (bits - 1) else v
-
-
-class _Code:
-    """The code being written, with word access in the target's byte order."""
-
-    def __init__(self, code: bytes, order: str) -> None:
-        self.data = bytearray(code)
-        self.e = "<" if order == "little" else ">"
-
-    def get(self, off: int, fmt: str) -> int:
-        return struct.unpack_from(self.e + fmt, self.data, off)[0]
-
-    def put(self, off: int, fmt: str, v: int) -> None:
-        struct.pack_into(self.e + fmt, self.data, off, v)
-
-
-# Field -> (read the value it holds, write a value into it).  A read is signed where
-# the machine sign-extends the field; a write stores the low bits the field has room for.
-def _read32(c: _Code, off: int) -> int:
-    return c.get(off, "I")
-
-
-def _write32(c: _Code, off: int, v: int) -> None:
-    c.put(off, "I", v & 0xFFFF_FFFF)
-
-
-def _read64(c: _Code, off: int) -> int:
-    return c.get(off, "Q")
-
-
-def _write64(c: _Code, off: int, v: int) -> None:
-    c.put(off, "Q", v & (1 << 64) - 1)
-
-
-def _read_mips(c: _Code, off: int) -> int:
-    return _sext(c.get(off, "I"), 16)
-
-
-def _write_mips(c: _Code, off: int, v: int) -> None:
-    c.put(off, "I", c.get(off, "I") & 0xFFFF_0000 | v & 0xFFFF)
-
-
-def _read_movw(c: _Code, off: int) -> int:
-    w = c.get(off, "I")
-    return (w >> 4) & 0xF000 | w & 0xFFF
-
-
-def _write_movw(c: _Code, off: int, v: int) -> None:
-    v &= 0xFFFF
-    c.put(off, "I", c.get(off, "I") & 0xFFF0_F000 | (v & 0xF000) << 4 | v & 0xFFF)
-
-
-def _read_imm24(c: _Code, off: int) -> int:
-    return _sext(c.get(off, "I"), 24) * 4
-
-
-def _write_imm24(c: _Code, off: int, v: int) -> None:
-    c.put(off, "I", c.get(off, "I") & 0xFF00_0000 | (v >> 2) & 0xFF_FFFF)
-
-
-FIELDS: dict[Field, tuple[Callable[[_Code, int], int], Callable[[_Code, int, int], None]]] = {
-    Field.DATA32: (_read32, _write32),
-    Field.DATA64: (_read64, _write64),
-    Field.MIPS_IMM16: (_read_mips, _write_mips),
-    Field.ARM_MOVW: (_read_movw, _write_movw),
-    Field.ARM_IMM24: (_read_imm24, _write_imm24),
-}
-SPLIT = frozenset({Field.MIPS_IMM16, Field.ARM_MOVW})    # fields holding one piece of an address
-
-
 # ------------------------------------------------------------------ relocations
 
 class _Rel(NamedTuple):
@@ -203,13 +60,13 @@ class _Rel(NamedTuple):
     addend: int
 
 
-def _groups(relocs: list, t: Target) -> list[list]:
+def _groups(relocs: list, t: ElfSpec) -> list[list]:
     """Relocs in offset order, a split address's pieces (same symbol, distinct shifts)
     grouped together; every other reference is a group of one."""
     out: list[list] = []
     for r in sorted(relocs, key=lambda r: r.offset):
         spec = t.relocs[r.kind]
-        if spec.field in SPLIT and out:
+        if spec.field.split and out:
             last = out[-1]
             head = t.relocs[last[0].kind]
             if (head.field == spec.field and last[0].sym == r.sym
@@ -220,21 +77,21 @@ def _groups(relocs: list, t: Target) -> list[list]:
     return out
 
 
-def _addend(group: list, t: Target, code: _Code, image: Image, s: int, bits: int) -> int:
+def _addend(group: list, t: ElfSpec, code: CodeView, image: Image, s: int, bits: int) -> int:
     """A of S + A: the linked value the group's fields hold, less the symbol's address."""
     first = t.relocs[group[0].kind]
-    if first.field in SPLIT:
+    if first.field.split:
         value = 0
         for r in group:
             spec = t.relocs[r.kind]
-            value += FIELDS[spec.field][0](code, r.offset) << spec.shift
-        return _sext(value - s, bits)
-    held = FIELDS[first.field][0](code, group[0].offset)
+            value += spec.field.read(code, r.offset) << spec.shift
+        return sext(value - s, bits)
+    held = first.field.read(code, group[0].offset)
     if first.pcrel:                     # held = S + A - P
-        if first.field == Field.DATA32:
-            held = _sext(held, 32)
+        if first.field is DATA32:
+            held = sext(held, 32)
         return held + image.base + group[0].offset - s
-    return _sext(held - s, 64 if first.field == Field.DATA64 else 32)
+    return sext(held - s, 64 if first.field is DATA64 else 32)
 
 
 def _default_link(image: Image) -> Callable[[Symbol], int]:
@@ -263,16 +120,13 @@ def write_elf(image: Image, link: Callable[[Symbol], int] | None = None) -> byte
     linker for the image's program); it is used only to recover addends.
     """
     arch = image.arch
-    if arch not in TARGETS:
-        raise BpfjitError(f"no ELF writer for {arch} (have: {', '.join(TARGETS)})",
-                          file=image.program.file)
-    t = TARGETS[arch]
+    t = image.backend.target.elf
     order = image.backend.caps.byteorder
     e = "<" if order == "little" else ">"
     is64 = t.elfclass == 64
     bits = t.elfclass
     link = link or _default_link(image)
-    code = _Code(image.code, order)
+    code = CodeView(image.code, order)
     strtab = _Strtab()
 
     # symbols: null, the .text section, then (globals) functions, runtime routines, references
@@ -314,11 +168,11 @@ def write_elf(image: Image, link: Callable[[Symbol], int] | None = None) -> byte
             addend = _addend(group, t, code, image, address(group[0].sym), bits)
         for r in group:
             spec = t.relocs[r.kind]
-            if not t.rela and spec.field == Field.ARM_MOVW and not -0x8000 <= addend < 0x8000:
+            if not t.rela and spec.field.split and not -0x8000 <= addend < 0x8000:
                 raise BpfjitError(f"{arch}: addend {addend:#x} at +{r.offset:#x} does not fit "
-                                  "a REL movw/movt field", file=image.program.file)
+                                  f"a REL {spec.field.name} field", file=image.program.file)
             # the field holds what an assembler writes there: 0 for RELA, the addend for REL
-            FIELDS[spec.field][1](code, r.offset, 0 if t.rela else addend)
+            spec.field.write(code, r.offset, 0 if t.rela else addend)
             relocs.append(_Rel(r.offset, sym_index(r.sym), spec.rtype, addend))
 
     symtab = bytearray()
@@ -329,10 +183,9 @@ def write_elf(image: Image, link: Callable[[Symbol], int] | None = None) -> byte
             symtab += struct.pack(e + "IIIBBH", name, value, size, info, 0, shndx)
     rel = bytearray()
     for off, sidx, rtype, addend in relocs:
-        if is64 and t.machine == EM_MIPS:
-            # MIPS64 r_info is not ELF64_R_INFO: r_sym (a word in the target order), then
-            # one byte each for r_ssym, r_type3, r_type2, r_type (binutils elf64-mips.c)
-            rel += struct.pack(e + "QIBBBB", off, sidx, 0, 0, 0, rtype)
+        if is64 and t.r_info is not None:
+            # a psABI whose 64-bit r_info is not ELF64_R_INFO (the target says how)
+            rel += struct.pack(e + "Q", off) + t.r_info(sidx, rtype, order)
         elif is64:
             rel += struct.pack(e + "QQ", off, sidx << 32 | rtype)
         else:

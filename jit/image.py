@@ -97,7 +97,7 @@ class Image:
                 off = insn.address - self.base + insn.size
                 got = True
             if off < end:   # capstone stops at bytes it cannot decode: show them as data
-                step = 4 if self.backend.caps.word_bits == 32 or self.arch.startswith("mips") else 1
+                step = self.backend.target.insn_align
                 raw = self.code[off:off + step]
                 out.append((off, raw, f".byte {raw.hex()}"))
                 off += step

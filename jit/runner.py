@@ -304,10 +304,6 @@ def _fault_from(state, err, images, uc, spec):
     return RunError(f"the emulated CPU stopped: {err}", pc=_pc_at(images, native))
 
 
-_UC_REGS = {"x86": ("x86_const", "UC_X86_REG_"), "arm": ("arm_const", "UC_ARM_REG_"),
-            "mips": ("mips_const", "UC_MIPS_REG_")}
-
-
 def _access_start(uc, spec, images, native: int) -> int | None:
     """The eBPF address of the access whose native load or store at `native` faulted.
 
@@ -319,8 +315,6 @@ def _access_start(uc, spec, images, native: int) -> int | None:
     eBPF instruction's native code: base + the least displacement.  None when the
     code there has no memory operand (the hook's address is used as it is)."""
     import capstone
-    import importlib
-    from unicorn import UC_ARCH_ARM, UC_ARCH_MIPS, UC_ARCH_X86, UC_MODE_64
     img = next((i for i in images if i.pc_of(native) is not None), None)
     span = img.span_of(native) if img is not None else None
     if span is None:
@@ -335,11 +329,9 @@ def _access_start(uc, spec, images, native: int) -> int | None:
     if len(at) != 1 or at[0][3]:
         return None
     base = at[0][1]
-    module, prefix = _UC_REGS[{UC_ARCH_X86: "x86", UC_ARCH_ARM: "arm",
-                               UC_ARCH_MIPS: "mips"}[spec.uc_arch]]
-    reg = getattr(importlib.import_module(f"unicorn.{module}"), prefix + base.upper(), None)
+    reg = spec.uc_reg(base)
     if reg is None:
         return None
     disp = min(d for _, b, d, _ in mems if b == base)
-    mask = (1 << (64 if spec.uc_mode & UC_MODE_64 else 32)) - 1
+    mask = (1 << img.backend.target.abi.word * 8) - 1
     return (uc.reg_read(reg) + disp) & mask

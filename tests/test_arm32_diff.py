@@ -89,11 +89,11 @@ def jmp(width: int, cond: int, a: int, b: int | None = None, imm: int = 0, off: 
 
 
 def magnitudes() -> list[int]:
-    """+-2^n around each immediate limit the backend declares (caps.imm_limits), as s32."""
+    """+-2^n around each immediate limit the backend declares (caps.imm_bits), as s32."""
     import backends
     out = set()
-    for limit in backends.get(ARCH).caps.imm_limits:
-        n = limit.bit_length()
+    for n in backends.get(ARCH).caps.imm_bits:
+        limit = (1 << n) - 1
         for v in (limit, 1 << n, -(1 << n), -limit):
             out.update((v - 1, v, v + 1))
     for n in range(8, 32, 4):                     # rotated 8-bit immediates and movw/movt

@@ -38,12 +38,10 @@ def _not_ready(arch: str) -> str | None:
 
 
 def _rotations(arch: str) -> list[int]:
-    """0, and 1-9 when the backend documents register-map rotation."""
+    """0, and 1-9 when the target declares register-map rotation."""
     if arch == "interp":
         return [0]
-    import importlib
-    doc = importlib.import_module(backends.ARCHES[arch][0]).__doc__ or ""
-    return list(range(10)) if "rotate" in doc else [0]
+    return list(range(10)) if backends.target(arch).rotation is not None else [0]
 
 
 def case_of(insns: list[Insn], order: str, mem: bytes = bytes(64), maps=(),

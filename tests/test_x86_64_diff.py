@@ -48,7 +48,7 @@ def _magnitudes() -> list[int]:
     """+-2^n (and one either side) around every immediate limit the backend declares."""
     import backends
     out = set()
-    for n in backends.get(ARCH).caps.imm_limits:
+    for n in backends.get(ARCH).caps.imm_bits:
         for v in (1 << n, -(1 << n)):
             out.update((v - 1, v, v + 1))
     return sorted(out)

@@ -51,67 +51,27 @@ the preserved registers to the default map.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from backends.base import Caps, Cpu, Rotation, Target
 
-from backends.base import AbiSpec, Caps, Compiled
-from jit.errors import UnsupportedError
-from jit.lir import CallHelper, CallLocal, LirProgram, LoadAddr, Symbol, SymKind, TailCall
-
-from .abi import RunSpec, STACK_ALIGN, WORD
+from .abi import ABI, ELF, EMU, RunSpec
 from .emit import Emitter
-from .regs import RegMap
 
-CPUS = {"cortex-a15": True, "cortex-a9": False}      # cpu -> has udiv/sdiv
-
-ABI = AbiSpec(word=WORD, stack_align=STACK_ALIGN, incoming=0,
-              arg_regs=("r0", "r1", "r2", "r3"), ret_regs=("r0", "r1"),
-              callee_saved=("r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"))
-
-# Where an operand's encoding changes form, for the ±2^n sweeps: the 8 bits of a
-# modified immediate (and the ldrh/ldrd offset), the 12-bit ldr/str offset, and
-# movw's 16 bits.
-IMM_LIMITS = (0xFF, 0xFFF, 0xFFFF)
-
-
-@dataclass
-class Arm32Backend:
-    cpu: str = "cortex-a15"
-    name: str = "arm32"
-    caps: Caps = field(init=False)
-    abi: AbiSpec = ABI
-    _run: RunSpec | None = None
-
-    def __post_init__(self) -> None:
-        if self.cpu not in CPUS:
-            raise UnsupportedError(f"arm32: unknown cpu {self.cpu!r} "
-                                   f"(known: {', '.join(CPUS)})")
-        self.caps = Caps(alu32_zext=False, byteorder="little", word_bits=32,
-                         hw_div=CPUS[self.cpu], imm_limits=IMM_LIMITS)
-
-    @property
-    def run(self) -> RunSpec:
-        if self._run is None:
-            self._run = RunSpec(self.cpu)
-        return self._run
-
-    def compile(self, lir: LirProgram, *, link: Callable[[Symbol], int], base: int,
-                options: dict | None = None) -> Compiled:
-        rotate = int((options or {}).get("rotate", 0) or 0)
-        if rotate % 10 and not call_free(lir):
-            raise UnsupportedError("arm32: rotate applies to call-free programs only (calls "
-                                   "pin arguments, the result and the preserved registers)")
-        em = Emitter(lir, link, base, RegMap(rotate), self.caps.hw_div)
-        return em.compile()
-
-
-def call_free(lir: LirProgram) -> bool:
-    """No helper, local or tail calls, and no function addresses: rotation is safe."""
-    return not any(type(op) in (CallHelper, CallLocal, TailCall)
-                   or (type(op) is LoadAddr and op.sym.kind == SymKind.FUNC)
-                   for f in lir.funcs for op in f.ops)
-
-
-def make(cpu: str = "cortex-a15", **options) -> Arm32Backend:
-    """The ARM32 backend for `cpu` (cortex-a15 with a hardware divide, or cortex-a9)."""
-    return Arm32Backend(cpu=cpu)
+TARGET = Target(
+    name="arm32",
+    summary="ARMv7-A, A32, little-endian, AAPCS",
+    aliases=("arm", "armv7"),
+    caps=Caps(alu32_zext=False, byteorder="little", word_bits=32, hw_div=True,
+              # the 8 bits of a modified immediate (and the ldrh/ldrd offset), the
+              # 12-bit ldr/str offset, and movw's 16 bits
+              imm_bits=(8, 12, 16)),
+    abi=ABI,
+    emu=EMU,
+    elf=ELF,
+    emitter=Emitter,
+    runspec=lambda backend: RunSpec(backend.cpu_model.uc_cpu),
+    cpus=(Cpu("cortex-a15", uc_cpu="UC_CPU_ARM_CORTEX_A15", note="udiv/sdiv"),
+          Cpu("cortex-a9", caps={"hw_div": False}, uc_cpu="UC_CPU_ARM_CORTEX_A9",
+              note="no hardware divide: every division calls the runtime routine")),
+    rotation=Rotation(with_calls="refuse", ring=10),
+    insn_align=4,
+)

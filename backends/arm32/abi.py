@@ -69,6 +69,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from backends.base import (DATA32, AbiSpec, CodeView, ElfSpec, Emu, EmuIds, Field, Rel,
+                           sext)
 from jit.frame import Frame, plan
 from jit.lir import R10, CallHelper, CallLocal, LirFunc, TailCall
 
@@ -215,6 +217,57 @@ def trap_access(write: bool, lo: Reg, hi: Reg, cond: Cond) -> int:
     return (E.str_reg if write else E.ldr_reg)(hi, lo, lo, subtract=True, cond=cond)
 
 
+# ------------------------------------------------------------------ the emulator and ELF
+
+ABI = AbiSpec(word=WORD, stack_align=STACK_ALIGN, incoming=0,
+              arg_regs=("r0", "r1", "r2", "r3"), ret_regs=("r0", "r1"),
+              callee_saved=("r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"))
+
+EMU = Emu(uc_arch="UC_ARCH_ARM", uc_mode=("UC_MODE_ARM",), cs_arch="CS_ARCH_ARM",
+          cs_mode=("CS_MODE_ARM",), regs_module="arm_const", reg_prefix="UC_ARM_REG_",
+          pc="PC", sp="SP")
+
+
+def _read_movw(c: CodeView, off: int) -> int:
+    w = c.get(off, "I")
+    return (w >> 4) & 0xF000 | w & 0xFFF
+
+
+def _write_movw(c: CodeView, off: int, v: int) -> None:
+    v &= 0xFFFF
+    c.put(off, "I", c.get(off, "I") & 0xFFF0_F000 | (v & 0xF000) << 4 | v & 0xFFF)
+
+
+def _read_imm24(c: CodeView, off: int) -> int:
+    return sext(c.get(off, "I"), 24) * 4
+
+
+def _write_imm24(c: CodeView, off: int, v: int) -> None:
+    c.put(off, "I", c.get(off, "I") & 0xFF00_0000 | (v >> 2) & 0xFF_FFFF)
+
+
+# imm4:imm12 (bits 19..16, 11..0) of movw/movt, one 16-bit piece of an address
+MOVW_FIELD = Field("arm_movw", _read_movw, _write_movw, split=True)
+# bits 23..0 of b/bl, a signed word count
+IMM24_FIELD = Field("arm_imm24", _read_imm24, _write_imm24)
+
+# ARM: EABI version 5 and the hard-float procedure-call variant (AAPCS-VFP, the
+# gnueabihf ABI this code links into).  arm-linux-gnueabihf-as writes 0x05000000 in a .o
+# and keeps the float ABI in .ARM.attributes, ld setting 0x400 in what it links; we pass
+# no floating-point values, so we state the ABI in e_flags alone.
+EM_ARM = 40
+EF_ARM_EABI_VER5, EF_ARM_ABI_FLOAT_HARD = 0x0500_0000, 0x400
+R_ARM_ABS32, R_ARM_CALL, R_ARM_JUMP24, R_ARM_MOVW_ABS_NC, R_ARM_MOVT_ABS = 2, 28, 29, 43, 44
+ELF = ElfSpec(elfclass=32, machine=EM_ARM, flags=EF_ARM_EABI_VER5 | EF_ARM_ABI_FLOAT_HARD,
+              rela=False, relocs={
+                  "movw": Rel(R_ARM_MOVW_ABS_NC, MOVW_FIELD, 0),
+                  "movt": Rel(R_ARM_MOVT_ABS, MOVW_FIELD, 16),
+                  "abs32": Rel(R_ARM_ABS32, DATA32),               # a literal-pool word
+                  "call": Rel(R_ARM_CALL, IMM24_FIELD, pcrel=True),  # bl
+                  "jump24": Rel(R_ARM_JUMP24, IMM24_FIELD, pcrel=True),  # b
+              })
+
+
 def trap_registers(word: int) -> tuple[int, int] | None:
     """(hi, lo) register numbers of a trap_access word, or None for any other word."""
     rn, rt, rm = word >> 16 & 15, word >> 12 & 15, word & 15
@@ -223,20 +276,13 @@ def trap_registers(word: int) -> tuple[int, int] | None:
     return None
 
 
-class RunSpec:
+class RunSpec(EmuIds):
     """How jit.runner drives ARMv7 code in Unicorn (AAPCS, little-endian)."""
+    emu = EMU
 
-    def __init__(self, cpu: str) -> None:
-        import capstone
-        from unicorn import UC_ARCH_ARM, UC_MODE_ARM, arm_const
-        self.uc_arch = UC_ARCH_ARM
-        self.uc_mode = UC_MODE_ARM
-        self.uc_cpu = {"cortex-a15": arm_const.UC_CPU_ARM_CORTEX_A15,
-                       "cortex-a9": arm_const.UC_CPU_ARM_CORTEX_A9}[cpu]
-        self.cs_arch = capstone.CS_ARCH_ARM
-        self.cs_mode = capstone.CS_MODE_ARM
-        self.pc_reg = arm_const.UC_ARM_REG_PC
-        self.sp_reg = arm_const.UC_ARM_REG_SP
+    def __init__(self, cpu_model: str | None) -> None:
+        from unicorn import arm_const
+        self.cpu_model = cpu_model
         self._r = [getattr(arm_const, f"UC_ARM_REG_R{i}") for i in range(4)]
         self._lr = arm_const.UC_ARM_REG_LR
         self._ip = arm_const.UC_ARM_REG_R12

@@ -21,11 +21,8 @@ access (checked_base, "wild pointers"), except where pairs.hi_zero knows it is 0
 """
 from __future__ import annotations
 
-from typing import Callable
-
-from backends.base import Compiled, NativeFunc, Reloc
+from backends.base import EmitContext
 from jit import lir
-from jit.buffer import CodeBuffer
 from jit.errors import EncodingError, UnsupportedError
 from jit.lir import (Alu, Atomic, AtomicOp, Branch, Bswap, CallHelper, CallLocal, Exit, Imm,
                      Jump, Label, Load, LoadAddr, LoadImm, MovSx, Neg, Op, R10, Store, Symbol,
@@ -64,15 +61,14 @@ ATOMIC_LOGIC = {AtomicOp.AND: "and", AtomicOp.OR: "orr", AtomicOp.XOR: "eor"}
 
 
 class Emitter(AbiCode):
-    def __init__(self, prog: lir.LirProgram, link: Callable[[Symbol], int], base: int,
-                 regs: RegMap, hw_div: bool) -> None:
-        self.prog = prog
-        self.link = link
-        self.base = base
-        self.regs = regs
-        self.hw_div = hw_div
-        self.buf = CodeBuffer("little")
-        self.relocs: list[Reloc] = []
+    def __init__(self, ctx: EmitContext) -> None:
+        self.ctx = ctx
+        self.prog = prog = ctx.lir
+        self.link = ctx.link
+        self.base = ctx.base
+        self.regs = RegMap(ctx.rotate)
+        self.hw_div = ctx.caps.hw_div
+        self.buf = buf = ctx.buf
         self.div_labels: dict[DivKind, int] = {}       # the division routines used
         self.plan: FuncPlan | None = None
         self.plans: list[FuncPlan] = []
@@ -88,70 +84,51 @@ class Emitter(AbiCode):
             CallLocal: self.emit_call_local, TailCall: self.emit_tail_call, Exit: self.emit_exit,
             FrameAddr: self.emit_frame_addr,
         }
-
-    # ------------------------------------------------------------ driver
-    def compile(self) -> Compiled:
-        buf = self.buf
-        prog = self.prog
-        buf.reserve_labels(prog.n_labels)
         address_taken = {op.sym.index for f in prog.funcs for op in f.ops
                          if type(op) is LoadAddr and op.sym.kind == SymKind.FUNC}
-        for f in prog.funcs:
+        for f, labels in zip(prog.funcs, ctx.funcs):
             entry = f.index == 0
             self.plans.append(plan_function(
-                f, self.regs, cabi=entry or f.index in address_taken, entry=buf.new_label(),
+                f, self.regs, cabi=entry or f.index in address_taken, entry=labels.entry,
                 body=buf.new_label(), tail_store=entry and prog.tail_calls))
-        count_addr = (self.link(Symbol(SymKind.TAIL_COUNT, 0, "tail_count"))
-                      if prog.tail_calls else None)
-        ends = []
-        for f, fp in zip(prog.funcs, self.plans):
-            self.plan = fp
-            self.func = f
-            buf.bind(fp.entry)
-            buf.pc = f.start_pc
-            ops = fold_frame_addr(f.ops)
-            known = hi_zero(ops)
-            self.unchecked = frozenset(
-                i for i, op in enumerate(ops) if type(op) in (Load, Store, Atomic)
-                and op.base != R10 and op.off == 0 and known[i] >> op.base & 1)
-            after, entry_live = live_after(ops, self.unchecked)
-            self.prologue(fp, entry_live, count_addr)
-            self.last_pc = None
-            i = 0
-            while i < len(ops):
-                run = self.spill_run(ops, i)
-                if run is None:
-                    self.index = i
-                    self.emit_op(ops[i], after[i])
-                    i += 1
-                else:
-                    d, j = run
-                    self.emit_run(ops, i, j, d, after)
-                    i = j + 1
-            if fp.tail_store:
-                fp.tail_entry = buf.new_label()
-                buf.bind(fp.tail_entry)
-                self.tail_entry_stub(fp)
-            end = buf.new_label()
-            buf.bind(end)
-            ends.append(end)
-        routines = []
-        for kind, label in self.div_labels.items():
-            buf.bind(label)
-            buf.pc = -1
-            emit_divmod(self, self.hw_div, kind)
-            end = buf.new_label()
-            buf.bind(end)
-            routines.append((kind.name, label, end))
-        asm = buf.finish(self.base)
-        labels = asm.labels
-        funcs = []
-        for f, fp, end in zip(prog.funcs, self.plans, ends):
-            start = labels[fp.entry]
-            tail = labels[fp.tail_entry] if fp.tail_entry is not None else start
-            funcs.append(NativeFunc(f.name, start, labels[end] - start, tail, f.start_pc))
-        runtime = [(name, labels[a], labels[b] - labels[a]) for name, a, b in routines]
-        return Compiled(asm.code, self.base, funcs, asm.pc_map, self.relocs, asm.passes, runtime)
+        self.count_addr = (self.link(Symbol(SymKind.TAIL_COUNT, 0, "tail_count"))
+                           if prog.tail_calls else None)
+
+    # ------------------------------------------------------------ driver
+    def function(self, f: lir.LirFunc) -> None:
+        buf = self.buf
+        fp = self.plan = self.plans[f.index]
+        self.func = f
+        buf.bind(fp.entry)
+        buf.pc = f.start_pc
+        ops = fold_frame_addr(f.ops)
+        known = hi_zero(ops)
+        self.unchecked = frozenset(
+            i for i, op in enumerate(ops) if type(op) in (Load, Store, Atomic)
+            and op.base != R10 and op.off == 0 and known[i] >> op.base & 1)
+        after, entry_live = live_after(ops, self.unchecked)
+        self.prologue(fp, entry_live, self.count_addr)
+        self.last_pc = None
+        i = 0
+        while i < len(ops):
+            run = self.spill_run(ops, i)
+            if run is None:
+                self.index = i
+                self.emit_op(ops[i], after[i])
+                i += 1
+            else:
+                d, j = run
+                self.emit_run(ops, i, j, d, after)
+                i = j + 1
+        if fp.tail_store:
+            fp.tail_entry = self.ctx.funcs[f.index].tail
+            buf.bind(fp.tail_entry)
+            self.tail_entry_stub(fp)
+
+    def finish(self) -> list:
+        """The division routines the code calls, each appended once."""
+        return [(kind.name, label, lambda kind=kind: emit_divmod(self, self.hw_div, kind))
+                for kind, label in self.div_labels.items()]
 
     def emit_op(self, op, live: int) -> None:
         self.mark(op.pc)
@@ -277,10 +254,8 @@ class Emitter(AbiCode):
         self.w(E.movw(rd, addr & 0xFFFF), E.movt(rd, addr >> 16))
 
     def reloc_pair(self, sym: Symbol) -> None:
-        # every branch has one 4-byte form, so the layout-time offset is exact
-        at = self.buf.offset_hint()
-        self.relocs.append(Reloc(at, "movw", sym))
-        self.relocs.append(Reloc(at + 4, "movt", sym))
+        self.ctx.reloc("movw", sym)
+        self.ctx.reloc("movt", sym, 4)
 
     def free_pair(self, p: Pair) -> bool:
         """p's eBPF register is dead after the current op (and the op does not read

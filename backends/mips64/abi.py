@@ -57,9 +57,10 @@ would.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
-from backends.base import AbiSpec
+from backends.base import DATA32, DATA64, AbiSpec, CodeView, ElfSpec, Emu, EmuIds, Field, Rel, sext
 from backends.mips64 import enc as E
 from backends.mips64.enc import Gpr
 from backends.mips64.regs import CALLEE_SAVED, R10_HOME
@@ -148,47 +149,63 @@ def _uc(r: Gpr) -> int:
     from unicorn.mips_const import UC_MIPS_REG_0
     return UC_MIPS_REG_0 + int(r)
 
+def _emu(order: str) -> Emu:
+    mode = "BIG_ENDIAN" if order == "big" else "LITTLE_ENDIAN"
+    return Emu(uc_arch="UC_ARCH_MIPS", uc_mode=("UC_MODE_MIPS64", "UC_MODE_" + mode),
+               cs_arch="CS_ARCH_MIPS", cs_mode=("CS_MODE_MIPS64", "CS_MODE_" + mode),
+               regs_module="mips_const", reg_prefix="UC_MIPS_REG_", pc="PC", sp="SP")
+
+
+EMU_BY_ORDER = {order: _emu(order) for order in ("big", "little")}
+CPU_MODEL = "UC_CPU_MIPS64_MIPS64R2_GENERIC"
+
+# ------------------------------------------------------------------ ELF (n64)
+
+def _read_imm16(c: CodeView, off: int) -> int:
+    return sext(c.get(off, "I"), 16)
+
+
+def _write_imm16(c: CodeView, off: int, v: int) -> None:
+    c.put(off, "I", c.get(off, "I") & 0xFFFF_0000 | v & 0xFFFF)
+
+
+def _r_info(sym: int, rtype: int, order: str) -> bytes:
+    """MIPS64 r_info is not ELF64_R_INFO: r_sym (a word in the target order), then one
+    byte each for r_ssym, r_type3, r_type2, r_type (binutils elf64-mips.c)."""
+    return struct.pack(("<" if order == "little" else ">") + "IBBBB", sym, 0, 0, 0, rtype)
+
+
+# bits 15..0 of the instruction word, sign-extended: one piece of a split address
+IMM16_FIELD = Field("mips_imm16", _read_imm16, _write_imm16, split=True)
+
+# `mips64-linux-gnuabi64-as -mabi=64 -march=mips64r2` writes EF_MIPS_ARCH_64R2
+# (0x80000000), plus EF_MIPS_NOREORDER for `.set noreorder` code, which ours is (it
+# fills its own delay slots).  n64 is ELFCLASS64 with no EF_MIPS_ABI bits; neither PIC
+# nor CPIC: the code uses absolute addresses.
+EM_MIPS = 8
+EF_MIPS_NOREORDER, EF_MIPS_ARCH_64R2 = 0x1, 0x8000_0000
+R_MIPS_32, R_MIPS_26, R_MIPS_HI16, R_MIPS_LO16, R_MIPS_64 = 2, 4, 5, 6, 18
+R_MIPS_HIGHER, R_MIPS_HIGHEST = 28, 29
+ELF = ElfSpec(elfclass=64, machine=EM_MIPS, flags=EF_MIPS_NOREORDER | EF_MIPS_ARCH_64R2,
+              rela=True, r_info=_r_info, relocs={
+                  "highest": Rel(R_MIPS_HIGHEST, IMM16_FIELD, 48),   # lui    %highest(S+A)
+                  "higher": Rel(R_MIPS_HIGHER, IMM16_FIELD, 32),     # daddiu %higher(S+A)
+                  "hi16": Rel(R_MIPS_HI16, IMM16_FIELD, 16),         # lui/daddiu %hi(S+A)
+                  "lo16": Rel(R_MIPS_LO16, IMM16_FIELD, 0),          # daddiu %lo(S+A)
+                  "abs64": Rel(R_MIPS_64, DATA64),
+                  "abs32": Rel(R_MIPS_32, DATA32),
+              })
+
+
 @dataclass(frozen=True)
-class MipsRun:
+class MipsRun(EmuIds):
     """The RunSpec of jit/runner.py for one byte order."""
     byteorder: str
+    cpu_model: str | None = CPU_MODEL
 
     @property
-    def uc_arch(self) -> int:
-        from unicorn import UC_ARCH_MIPS
-        return UC_ARCH_MIPS
-
-    @property
-    def uc_mode(self) -> int:
-        from unicorn import UC_MODE_BIG_ENDIAN, UC_MODE_LITTLE_ENDIAN, UC_MODE_MIPS64
-        return UC_MODE_MIPS64 | (UC_MODE_BIG_ENDIAN if self.byteorder == "big"
-                                 else UC_MODE_LITTLE_ENDIAN)
-
-    @property
-    def uc_cpu(self) -> int:
-        from unicorn.mips_const import UC_CPU_MIPS64_MIPS64R2_GENERIC
-        return UC_CPU_MIPS64_MIPS64R2_GENERIC
-
-    @property
-    def cs_arch(self) -> int:
-        import capstone
-        return capstone.CS_ARCH_MIPS
-
-    @property
-    def cs_mode(self) -> int:
-        import capstone
-        return capstone.CS_MODE_MIPS64 | (capstone.CS_MODE_BIG_ENDIAN if self.byteorder == "big"
-                                          else capstone.CS_MODE_LITTLE_ENDIAN)
-
-    @property
-    def pc_reg(self) -> int:
-        from unicorn.mips_const import UC_MIPS_REG_PC
-        return UC_MIPS_REG_PC
-
-    @property
-    def sp_reg(self) -> int:
-        from unicorn.mips_const import UC_MIPS_REG_SP
-        return UC_MIPS_REG_SP
+    def emu(self) -> Emu:
+        return EMU_BY_ORDER[self.byteorder]
 
     def helper_slot(self) -> bytes:
         # jr ra; nop -- the hook has already run the helper when this executes

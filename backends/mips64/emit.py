@@ -68,13 +68,14 @@ moves, so a fault's eBPF pc is exact.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
+from backends.base import EmitContext
 from backends.mips64 import abi, branches
 from backends.mips64 import enc as E
 from backends.mips64.enc import Gpr
 from backends.mips64.regs import (ADDR, AX_HOME, CALL, CALL_CLOBBERED, CONST_CALLEE_SAVED,
-                                  CONST_CALLER_SAVED, R10_HOME, T0, T1, T2, TEMPS)
+                                  CONST_CALLER_SAVED, R10_HOME, T0, T1, T2, TEMPS, regmap)
 from jit import lir
 from jit.buffer import CodeBuffer
 from jit.errors import EncodingError, UnsupportedError
@@ -300,19 +301,18 @@ def _meet(a: Known | None, b: Known | None) -> Known | None:
 class Emitter:
     """Emits every function of one LirProgram into a CodeBuffer."""
 
-    def __init__(self, buf: CodeBuffer, prog: lir.LirProgram, link: Callable[[Symbol], int],
-                 base: int, homes: tuple, rotated: bool) -> None:
-        self.buf = buf
+    def __init__(self, ctx: EmitContext) -> None:
+        self.buf = buf = ctx.buf
         self.order = buf.byteorder
         self.big = self.order == "big"
-        self.prog = prog
-        self.link = link
-        self.base = base
-        self.home = homes
-        self.rotated = rotated
-        self.func_labels = [buf.new_label() for _ in prog.funcs]
-        self.tail_labels = [buf.new_label() for _ in prog.funcs]
-        self.relocs: list[tuple[int, int, str, Symbol]] = []    # (label, delta, kind, sym)
+        self.prog = ctx.lir
+        self.link = ctx.link
+        self.base = ctx.base
+        self.home = regmap(ctx.rotate)
+        self.rotated = ctx.rotate != 0
+        self.func_labels = [fl.entry for fl in ctx.funcs]
+        self.tail_labels = [fl.tail for fl in ctx.funcs]
+        self.relocs = ctx.relocs         # (label, delta, kind, sym)
         self.dispatch = {
             lir.Alu: self.emit_alu, lir.Neg: self.emit_neg, lir.MovSx: self.emit_movsx,
             lir.Zext: self.emit_zext, lir.Bswap: self.emit_bswap, lir.Trunc: self.emit_trunc,
@@ -502,14 +502,9 @@ class Emitter:
 
     # ============================================================ functions
 
-    def run(self) -> None:
-        for i, f in enumerate(self.prog.funcs):
-            self.function(f, entry=i == 0)
-        self.flush()
-
-    def function(self, f: lir.LirFunc, entry: bool) -> None:
+    def function(self, f: lir.LirFunc) -> None:
         home = self.home
-        self.entry = entry
+        self.entry = f.index == 0
         self.uses = {home[r] for r in f.regs_used if r != lir.R10}
         self.kregs = {}
         self.survey = None
@@ -538,6 +533,10 @@ class Emitter:
     def set_frame(self, f: lir.LirFunc) -> None:
         self.frame = abi.frame_for(self.uses | set(self.kregs.values()), f.calls)
         self.saved_regs = frozenset(reg for reg, _ in self.frame.saved)
+
+    def finish(self) -> list:
+        self.flush()
+        return []                        # no runtime routines
 
     def dry_pass(self, f: lir.LirFunc, label_in: dict) -> tuple[dict, dict]:
         """Emit into a scratch buffer (for the facts and the survey); nothing is kept."""

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from backends.base import AbiSpec
+from backends.base import DATA32, DATA64, AbiSpec, ElfSpec, Emu, EmuIds, Rel
 from backends.x86_64 import enc
 from backends.x86_64.enc import Gpr
 from backends.x86_64.regs import CALLEE_SAVED, FP, HOME, SAVE_ORDER, name
@@ -65,6 +65,22 @@ RET_REG = Gpr.RAX
 ABI = AbiSpec(word=WORD, stack_align=STACK_ALIGN, incoming=RETURN_ADDRESS,
               arg_regs=tuple(name(r) for r in ARG_REGS), ret_regs=(name(RET_REG),),
               callee_saved=tuple(name(r) for r in SAVE_ORDER + (FP,)))
+
+
+# Unicorn and capstone, by name (resolved when something runs or disassembles).
+EMU = Emu(uc_arch="UC_ARCH_X86", uc_mode=("UC_MODE_64",), cs_arch="CS_ARCH_X86",
+          cs_mode=("CS_MODE_64",), regs_module="x86_const", reg_prefix="UC_X86_REG_",
+          pc="RIP", sp="RSP")
+
+# The relocatable object GNU as writes for x86-64 (psABI relocation numbers).
+EM_X86_64 = 62
+R_X86_64_64, R_X86_64_PLT32, R_X86_64_32, R_X86_64_32S = 1, 4, 10, 11
+ELF = ElfSpec(elfclass=64, machine=EM_X86_64, flags=0, rela=True, relocs={
+    "pcrel32": Rel(R_X86_64_PLT32, DATA32, pcrel=True),    # call rel32 (A = -4)
+    "abs32": Rel(R_X86_64_32, DATA32),                     # mov r32, imm32 (zero-extends)
+    "abs32s": Rel(R_X86_64_32S, DATA32),                   # imm32 sign-extended to 64
+    "abs64": Rel(R_X86_64_64, DATA64),                     # movabs r64, imm64
+})
 
 
 class FuncFrame(NamedTuple):
@@ -103,7 +119,7 @@ def func_frame(f: LirFunc, regmap: tuple) -> FuncFrame:
 
 # ---------------------------------------------------------------- the Unicorn runner's view
 
-class RunSpec:
+class RunSpec(EmuIds):
     """How jit.runner drives x86-64 code: System V arguments and results.
 
     With a rotated register map (tests), the entry's r1/r2 go to their rotated
@@ -111,41 +127,10 @@ class RunSpec:
     with the C ABI); the epilogue returns r0 in rax either way.
     """
 
+    emu = EMU
+
     def __init__(self, regmap: tuple = HOME) -> None:
         self.regmap = regmap
-
-    # unicorn and capstone are imported only when something runs or disassembles
-    @property
-    def uc_arch(self) -> int:
-        import unicorn
-        return unicorn.UC_ARCH_X86
-
-    @property
-    def uc_mode(self) -> int:
-        import unicorn
-        return unicorn.UC_MODE_64
-
-    uc_cpu = None
-
-    @property
-    def cs_arch(self) -> int:
-        import capstone
-        return capstone.CS_ARCH_X86
-
-    @property
-    def cs_mode(self) -> int:
-        import capstone
-        return capstone.CS_MODE_64
-
-    @property
-    def pc_reg(self) -> int:
-        from unicorn import x86_const
-        return x86_const.UC_X86_REG_RIP
-
-    @property
-    def sp_reg(self) -> int:
-        from unicorn import x86_const
-        return x86_const.UC_X86_REG_RSP
 
     @staticmethod
     def _uc_reg(reg: Gpr) -> int:

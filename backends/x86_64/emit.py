@@ -29,14 +29,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from backends.base import Compiled, NativeFunc, Reloc
+from backends.base import EmitContext
 from backends.x86_64 import enc
 from backends.x86_64.abi import FuncFrame, func_frame
 from backends.x86_64.enc import Alu as X, Cond as CC, Gpr, Mem, Shift
-from backends.x86_64.regs import FP, HOME, ROTATABLE, TMP, TMP2
+from backends.x86_64.regs import FP, HOME, ROTATABLE, TMP, TMP2, register_map
 from jit import lir
-from jit.buffer import BranchForm, CodeBuffer
-from jit.errors import EncodingError, UnsupportedError
+from jit.buffer import BranchForm
+from jit.errors import UnsupportedError
 from jit.lir import AtomicOp, Cond, Imm, Op, Symbol, SymKind
 
 RAX, RCX, RDX, RSP = Gpr.RAX, Gpr.RCX, Gpr.RDX, Gpr.RSP
@@ -134,18 +134,22 @@ def mov_addr(dst: Gpr, addr: int) -> tuple[bytes, str, int]:
 
 
 class Emitter:
-    """Emits one LirProgram into a CodeBuffer; `run()` returns the Compiled program."""
+    """Emits each function of one LirProgram into the compile's CodeBuffer (backends.base
+    drives it: `function` per LirFunc, then `finish`)."""
 
-    def __init__(self, prog: lir.LirProgram, *, link: Callable[[Symbol], int], base: int,
-                 regmap: tuple) -> None:
-        self.prog = prog
-        self.link = link
-        self.base = base
-        self.R = regmap
-        self.buf = CodeBuffer("little")
-        self.buf.reserve_labels(prog.n_labels)
-        self.relocs: list = []          # (label, delta, kind, sym): resolved after layout
-        self.entries: list = []         # function index -> entry label
+    def __init__(self, ctx: EmitContext) -> None:
+        self.ctx = ctx
+        self.prog = prog = ctx.lir
+        self.link = ctx.link
+        self.base = ctx.base
+        self.R = regmap = register_map(ctx.rotate)
+        if regmap[:ROTATABLE] != HOME[:ROTATABLE] and any(f.calls or f.tail_calls
+                                                          for f in prog.funcs):
+            raise UnsupportedError("a rotated register map is for call-free programs only "
+                                   "(helpers and subprograms expect System V's registers)")
+        self.buf = ctx.buf
+        self.relocs = ctx.relocs        # (label, delta, kind, sym): resolved after layout
+        self.entries = [fl.entry for fl in ctx.funcs]    # function index -> entry label
         self.frame: FuncFrame | None = None
         self.call_local_frame = (b"", b"")   # code before and after a CallLocal (r10 down, up)
         self.exit_label = -1
@@ -179,29 +183,16 @@ class Emitter:
         self.branch_cache: dict = {}    # Branch fields but target -> (flag-setting code, forms)
         self.flags_cache: dict = {}     # (is SET, width, a, b) -> flag-setting code
         self.helpers: dict = {}         # helper id -> (symbol, trampoline address)
-        self.sites: list = []           # ([absolute address], delta, kind, sym) of fixed holes
+        self.sites = ctx.sites          # ([absolute address], delta, kind, sym) of fixed holes
 
     # ------------------------------------------------------------ driver
-    def run(self) -> Compiled:
-        buf = self.buf
-        funcs = self.prog.funcs
-        self.entries = [buf.new_label() for _ in funcs]
-        tails = [buf.new_label() for _ in funcs]
-        ends = [buf.new_label() for _ in funcs]
-        for i, f in enumerate(funcs):
-            self.function(f, i, tails[i])
-            buf.bind(ends[i])
-        asm = buf.finish(self.base)
-        at = asm.labels
-        native = [NativeFunc(f.name, at[self.entries[i]], at[ends[i]] - at[self.entries[i]],
-                             at[tails[i]], f.start_pc) for i, f in enumerate(funcs)]
-        relocs = [Reloc(at[label] + delta, kind, sym) for label, delta, kind, sym in self.relocs]
-        relocs += [Reloc(site[0] - self.base + delta, kind, sym)
-                   for site, delta, kind, sym in self.sites]
-        relocs.sort(key=lambda r: r.offset)
-        return Compiled(asm.code, self.base, native, asm.pc_map, relocs, asm.passes, [])
+    def function(self, f: lir.LirFunc) -> None:
+        self.emit_function(f, f.index, self.ctx.funcs[f.index].tail)
 
-    def function(self, f: lir.LirFunc, index: int, tail_label: int) -> None:
+    def finish(self) -> list:
+        return []                       # no runtime routines
+
+    def emit_function(self, f: lir.LirFunc, index: int, tail_label: int) -> None:
         buf = self.buf
         self.frame = ff = func_frame(f, self.R)
         # a callee's r10 is the bottom of this function's eBPF frame
@@ -617,18 +608,3 @@ class Emitter:
         buf.branch(out, JCC_FORMS[CC.E])                           # empty slot
         buf.emit(self.frame.teardown + enc.jmp_r(TMP))             # this frame gone; r1 = ctx kept
         buf.bind(out)
-
-
-def compile_lir(prog: lir.LirProgram, *, link: Callable[[Symbol], int], base: int,
-                regmap: tuple = HOME) -> Compiled:
-    """Machine code for `prog` loaded at `base`, eBPF registers placed per `regmap`."""
-    if regmap[:ROTATABLE] != HOME[:ROTATABLE] and any(f.calls or f.tail_calls for f in prog.funcs):
-        raise UnsupportedError("a rotated register map is for call-free programs only "
-                               "(helpers and subprograms expect System V's registers)")
-    em = Emitter(prog, link=link, base=base, regmap=regmap)
-    try:
-        return em.run()
-    except EncodingError as e:
-        if e.pc is None and em.buf.pc >= 0:
-            e.pc = em.buf.pc
-        raise

@@ -103,8 +103,8 @@ def choose_arches(spec: str) -> tuple[list[str], dict[str, str]]:
         name = name.strip()
         if not name:
             continue
-        if name == "mips":
-            chosen += ["mips64", "mips64el"]
+        if name in backends.order_aliases():       # every byte order's target
+            chosen += list(backends.order_aliases()[name].values())
             continue
         a = backends.canonical(name)
         why = available(a)

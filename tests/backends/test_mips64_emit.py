@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.mips64 import abi, branches, make
+import backends
+from backends.mips64 import abi, branches
 from backends.mips64 import enc as E
 from backends.mips64.emit import li_words
 from backends.mips64.enc import Gpr
@@ -69,7 +70,7 @@ def func(ops, *, depth=0, index=0, name="f", calls=False) -> LirFunc:
 def compile_funcs(funcs, order="big", n_labels=8, **options):
     prog = LirProgram(name="t", funcs=list(funcs), byteorder=order, map_count=0,
                       tail_calls=False, n_labels=n_labels)
-    return make(order).compile(prog, link=link, base=BASE, options=options)
+    return backends.get("mips", byteorder=order, **options).compile(prog, link=link, base=BASE)
 
 
 def listing(ops, order="big", **kw) -> list[str]:
@@ -448,7 +449,7 @@ def test_tail_entry_skips_only_the_count_store():
     f = func(ops, calls=True)._replace(tail_calls=True)
     prog = LirProgram(name="t", funcs=[f], byteorder="big", map_count=1, tail_calls=True,
                       n_labels=0)
-    c = make("big").compile(prog, link=link, base=BASE)
+    c = backends.get("mips", byteorder="big").compile(prog, link=link, base=BASE)
     words = disasm(c.code)
     assert words[:2] == ["lui $at, 0x7000", "sw $zero, ($at)"]
     assert c.funcs[0].tail_entry == 8 and c.funcs[0].offset == 0
