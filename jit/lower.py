@@ -186,6 +186,8 @@ class _Lowerer:
                 imm &= width - 1
             if width == 64 and _NOOP_IMM64.get(op) == imm:
                 return                                       # r += 0, r *= 1, ...
+            if op == _MUL and self.strength_reduce(Op.MUL, width, dst, imm, pc):
+                return
             self.alu_imm(op, width, dst, imm, pc)
         elif code == _NEG:
             self.ops.append(Neg(width, dst, pc))
@@ -202,6 +204,41 @@ class _Lowerer:
             self.ops.append(Alu(op, width, dst, AX, pc))
         else:
             self.ops.append(Alu(op, width, dst, Imm(v), pc))
+
+    def strength_reduce(self, op: Op, width: int, dst: int, v: int, pc: int) -> bool:
+        """Multiply, unsigned divide and unsigned modulo by an immediate power of two (and
+        multiply by 0 or -1) as the cheaper op every machine has; True if done.
+
+        The immediate is read as the operation reads it: for width 64 sign-extended
+        and, for DIV/MOD, then unsigned (so only 1 .. 2^30 are powers of two); for
+        width 32 its low 32 bits (0x80000000 is 2^31).  A 32-bit result is still a
+        32-bit op, so the zero-extension the caller adds stays where it is needed.
+        Not when hardening: a blinded shift count costs more than a blinded factor."""
+        if self.rng is not None:
+            return False
+        u = v & (M32 if width == 32 else M64)
+        ops = self.ops
+        if op == Op.MUL and u == 0:
+            ops.append(Alu(Op.MOV, width, dst, Imm(0), pc))             # x * 0 = 0
+            return True
+        if op == Op.MUL and u == (M32 if width == 32 else M64):
+            ops.append(Neg(width, dst, pc))                             # x * -1 = -x
+            return True
+        if u & (u - 1):
+            return False
+        k = u.bit_length() - 1
+        if op == Op.MOD:
+            if k == 0:
+                ops.append(Alu(Op.MOV, width, dst, Imm(0), pc))         # x % 1 = 0
+            else:
+                self.alu_imm(Op.AND, width, dst, u - 1, pc)             # x % 2^k = x & (2^k-1)
+            return True
+        if k == 0:                                                      # x * 1, x / 1
+            if width == 32:
+                ops.append(Alu(Op.MOV, 32, dst, dst, pc))               # the low half, zext
+            return True
+        self.alu_imm(Op.LSH if op == Op.MUL else Op.RSH, width, dst, k, pc)
+        return True
 
     def blind(self, v: int, pc: int) -> None:
         """AX = v, without v appearing in the code (imm ^ rnd, then xor rnd)."""
@@ -245,6 +282,8 @@ class _Lowerer:
                     ops.append(Alu(Op.MOV, width, dst, Imm(0), pc))
                 else:
                     ops.append(Neg(width, dst, pc))
+            elif not signed and self.strength_reduce(op, width, dst, v, pc):
+                pass
             else:
                 self.alu_imm(op, width, dst, v, pc)
             return
@@ -430,7 +469,8 @@ _ALU64, _JMP = int(isa.Cls.ALU64), int(isa.Cls.JMP)
 _NEG, _END, _DIV, _MOD = int(isa.Alu.NEG), int(isa.Alu.END), int(isa.Alu.DIV), int(isa.Alu.MOD)
 _EXIT, _CALL = int(isa.Jmp.EXIT), int(isa.Jmp.CALL)
 _LOCAL, _KFUNC = int(isa.CallKind.LOCAL), int(isa.CallKind.KFUNC)
-_MOV, _SET = Op.MOV, Cond.SET       # module globals: no enum lookup when compared
+_MOV, _MUL, _SET = Op.MOV, Op.MUL, Cond.SET   # module globals: no enum lookup when compared
+M32, M64 = 0xFFFF_FFFF, 0xFFFF_FFFF_FFFF_FFFF
 _SIZE = {isa.Size.W: 4, isa.Size.H: 2, isa.Size.B: 1, isa.Size.DW: 8}
 
 

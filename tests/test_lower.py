@@ -115,3 +115,32 @@ def test_jump_targets_get_labels_for_jmp32_and_gotol():
                 Insn(isa.GOTOL, imm=1), alu(isa.Alu.MOV, 0, imm=1), EXIT)
     assert listing(p) == ["  if32 r1 gt #0x3 goto L2", "  goto L3", "L2:", "  mov64 r0, #0x1",
                           "L3:", "  exit"]
+
+
+def test_powers_of_two_become_shifts_and_masks():
+    """Multiply, unsigned divide and unsigned modulo by 2^k are shifts and masks for every
+    backend (issue 15: this was in the MIPS64 emitter only).  The immediate is read as
+    the op reads it: ALU64 sign-extends (so -2^31 is no power of two), ALU32 takes the
+    low 32 bits (so -2^31 is 2^31)."""
+    D, M, MUL = isa.Alu.DIV, isa.Alu.MOD, isa.Alu.MUL
+    p = prog_of(alu(MUL, 1, imm=8), alu(MUL, 2, imm=1 << 30, w64=False),
+                alu(D, 3, imm=16), alu(D, 4, imm=-(1 << 31), w64=False),
+                alu(M, 5, imm=64), alu(M, 6, imm=-(1 << 31), w64=False),
+                alu(MUL, 7, imm=0), alu(MUL, 8, imm=-1, w64=False),
+                alu(D, 9, imm=1, w64=False), alu(M, 1, imm=1), EXIT)
+    assert listing(p) == ["  lsh64 r1, #0x3", "  lsh32 r2, #0x1e", "  rsh64 r3, #0x4",
+                          "  rsh32 r4, #0x1f", "  and64 r5, #0x3f", "  and32 r6, #0x7fffffff",
+                          "  mov64 r7, #0x0", "  neg32 r8", "  mov32 r9, r9", "  mov64 r1, #0x0",
+                          "  exit"]
+
+
+def test_what_is_not_a_power_of_two_stays_a_division():
+    """ALU64 -2^31 is 0xffffffff80000000 unsigned; signed division rounds toward zero
+    (a shift would not); hardened code keeps its blinded factor."""
+    D = isa.Alu.DIV
+    p = prog_of(alu(D, 1, imm=-(1 << 31)), alu(D, 2, imm=4, off=1), alu(isa.Alu.MUL, 3, imm=6),
+                EXIT)
+    assert listing(p) == ["  div64 r1, #-0x80000000", "  sdiv64 r2, #0x4", "  mul64 r3, #0x6",
+                          "  exit"]
+    hardened = listing(prog_of(alu(isa.Alu.MUL, 3, imm=8), EXIT), harden=True, seed=1)
+    assert "  mul64 r3, ax" in hardened and not any("lsh" in line for line in hardened)

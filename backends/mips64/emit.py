@@ -830,7 +830,6 @@ class Emitter:
     def alu64_imm(self, o: Op, d: Gpr, a: Gpr, v: int) -> None:
         sx = zx = False
         align = 1
-        uv = v & M64
         asx, azx = self.facts(a)
         if o in (Op.ADD, Op.SUB):
             add = v if o == Op.ADD else -v
@@ -873,39 +872,12 @@ class Emitter:
             else:
                 align = min(1 << sa, 8)
         elif o == Op.MUL:
-            k = log2_exact(v)
-            if v == 0:
-                self.alu(E.move(d, ZERO), d)
-                sx = zx = True
-            elif k == 0:
-                self.copy(d, a)
-                return
-            elif k is not None:
-                self.alu(E.dsll_any(d, a, k), d, a)
-            elif v == -1:
-                self.alu(E.dsubu(d, ZERO, a), d, a)
-            else:
-                pre = []
-                t = self.const(v, T0, pre)
-                self.emit(*pre, E.dmultu(a, t))
-                self.alu(E.mflo(d), d)
-        elif o in (Op.DIV, Op.MOD) and log2_exact(uv) is not None:
-            k = log2_exact(uv)
-            if o == Op.DIV:
-                if k == 0:
-                    self.copy(d, a)
-                    return
-                self.alu(E.dsrl_any(d, a, k), d, a)
-                zx, sx = k >= 32, k >= 33
-            elif k == 0:
-                self.alu(E.move(d, ZERO), d)                 # x % 1
-                sx = zx = True
-            elif k <= 16:
-                self.alu(E.andi(d, a, uv - 1), d, a)
-                sx = zx = True
-            else:
-                self.alu(E.dext_any(d, a, 0, k), d, a)
-                sx, zx = k < 32, True
+            # (the common lowering already turned x * 2^k, x * 0 and x * -1 into
+            # cheaper ops, and unsigned x / 2^k and x % 2^k likewise)
+            pre = []
+            t = self.const(v, T0, pre)
+            self.emit(*pre, E.dmultu(a, t))
+            self.alu(E.mflo(d), d)
         else:
             divide, _, result = DIVIDE[o]
             pre = []
@@ -1025,36 +997,13 @@ class Emitter:
                 self.emit(*pre)
                 self.alu(E.sra(d, a, sa), d, a)
                 sx = True
-        elif o == Op.MUL:
-            k = log2_exact(v32)
-            if v32 == 0:
-                self.alu(E.move(d, ZERO), d)
-                sx = zx = True
-            elif k == 0:
-                self.copy32(d, a)
-                return
-            elif k is not None:
-                self.alu(E.sll(d, a, k), d, a)
-                sx = True
-            else:
-                pre = []
-                t = self.const(sv, T0, pre)
-                a = self.sext_into(d, a, pre)
-                self.emit(*pre)
-                self.alu(E.mul(d, a, t), d, a, t)
-                sx = True
-        elif o in (Op.DIV, Op.MOD) and log2_exact(v32) is not None:
-            k = log2_exact(v32)
-            if o == Op.DIV:
-                if k == 0:
-                    self.copy32(d, a)
-                    return
-                self.alu(E.dext(d, a, k, 32 - k), d, a)
-            elif k == 0:
-                self.alu(E.move(d, ZERO), d)
-            else:
-                self.alu(E.andi(d, a, v32 - 1) if k <= 16 else E.dext(d, a, 0, k), d, a)
-            sx = zx = True
+        elif o == Op.MUL:                           # (powers of two: the common lowering)
+            pre = []
+            t = self.const(sv, T0, pre)
+            a = self.sext_into(d, a, pre)
+            self.emit(*pre)
+            self.alu(E.mul(d, a, t), d, a, t)
+            sx = True
         else:
             _, divide, result = DIVIDE[o]
             pre = []
