@@ -105,6 +105,7 @@ class Rel(NamedTuple):
     field: Field
     shift: int = 0              # a split field holds bits [shift, shift+16) of S + A
     pcrel: bool = False         # the field holds S + A - P
+    name: str = ""              # the psABI's name (as readelf prints it)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,9 @@ class ElfSpec:
     # r_info of a 64-bit relocation where the psABI does not use ELF64_R_INFO
     # (MIPS64): (symbol index, type, byte order) -> the 8 bytes
     r_info: Callable[[int, int, str], bytes] | None = None
+    # e_flags bits we state that GNU as keeps elsewhere (ARM: the float ABI, which gas
+    # puts in .ARM.attributes of a .o and ld moves into e_flags)
+    flags_beyond_gas: int = 0
 
 
 class CodeView:
@@ -143,6 +147,32 @@ DATA32 = Field("data32", lambda c, off: c.get(off, "I"),
                lambda c, off, v: c.put(off, "I", v & 0xFFFF_FFFF))
 DATA64 = Field("data64", lambda c, off: c.get(off, "Q"),
                lambda c, off, v: c.put(off, "Q", v & (1 << 64) - 1))
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """The target's outside tools, for the oracles, the platform-ABI runs and the bench
+    anchors: what a user of the target builds, assembles, links and runs code with."""
+    triple: str                     # GNU triple, the prefix of binutils/gcc ("arm-linux-gnueabihf")
+    as_flags: tuple[str, ...] = ()  # GNU as flags for this machine and byte order
+    as_prelude: str = ""            # directives before assembler text (syntax, noreorder)
+    llvm_mc: tuple[str, ...] = ()   # llvm-mc-19 flags for the same machine
+    keystone: tuple[str, ...] = ()  # keystone arch and mode constants, by name (oracle)
+    clang: tuple[str, ...] = ()     # clang flags to compile C for the same machine
+    gcc: str = ""                   # the cross gcc's prefix, where not `triple`
+    gcc_flags: tuple[str, ...] = () # the cross gcc's flags (byte order, ABI)
+    ld_flags: tuple[str, ...] = ()  # GNU ld flags (emulation for a non-default byte order)
+    objdump_flags: tuple[str, ...] = ()
+    qemu: str | None = None         # qemu-user binary that runs its Linux executables
+    host: tuple[str, ...] = ()      # platform.machine() names of a host that runs it natively
+    # `readelf -h` wording of this target's objects: (class, data, machine, flags)
+    readelf: tuple[str, str, str, str] = ("", "", "", "")
+
+    def binutil(self, what: str) -> str:
+        return f"{self.triple}-{what}"
+
+    def cc(self) -> str:
+        return f"{self.gcc or self.triple}-gcc"
 
 
 @dataclass(frozen=True)
@@ -325,6 +355,7 @@ class Target:
     cpus: tuple[Cpu, ...] = ()      # the first is the default; () = no --cpu
     rotation: Rotation | None = None
     insn_align: int = 4             # bytes a disassembler steps over undecodable code by
+    tools: Toolchain | None = None
 
     @property
     def byteorder(self) -> str:

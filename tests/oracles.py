@@ -11,22 +11,16 @@ import shutil
 import subprocess
 import tempfile
 
-# target name -> (GNU as binary, extra as flags, directives put before the text)
-GNU_AS = {
-    "x86_64": ("as", ["--64"], ".intel_syntax noprefix\n"),
-    "arm32": ("arm-linux-gnueabihf-as", ["-march=armv7ve", "-EL"], ".syntax unified\n.arm\n"),
-    "mips64": ("mips64-linux-gnuabi64-as", ["-mabi=64", "-march=mips64r2", "-EB"],
-               ".set noreorder\n.set noat\n"),
-    "mips64el": ("mips64-linux-gnuabi64-as", ["-mabi=64", "-march=mips64r2", "-EL"],
-                 ".set noreorder\n.set noat\n"),
-}
+def _tools(arch: str):
+    import backends
+    return backends.target(arch).tools
 
-LLVM_MC = {
-    "x86_64": ["-triple", "x86_64", "--x86-asm-syntax=intel", "-output-asm-variant=1"],
-    "arm32": ["-triple", "armv7", "-mattr=+hwdiv-arm"],
-    "mips64": ["-triple", "mips64", "-mcpu=mips64r2"],
-    "mips64el": ["-triple", "mips64el", "-mcpu=mips64r2"],
-}
+
+def gnu_as_command(arch: str) -> tuple[str, list[str], str]:
+    """(GNU as binary, flags, directives put before the text) from the target's Toolchain."""
+    t = _tools(arch)
+    return t.binutil("as"), list(t.as_flags), t.as_prelude
+
 
 OBJCOPY = ("llvm-objcopy-19", "llvm-objcopy", "objcopy")
 
@@ -58,7 +52,7 @@ def gnu_as(arch: str, text: str) -> bytes | None:
 
     GNU as pads MIPS .text to 16 bytes: callers compare only the prefix they expect.
     """
-    tool, flags, prelude = GNU_AS[arch]
+    tool, flags, prelude = gnu_as_command(arch)
     if not have(tool) or _objcopy() is None:
         return None
     with tempfile.TemporaryDirectory() as d:
@@ -79,10 +73,10 @@ def llvm_mc(arch: str, text: str) -> bytes | None:
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "t.s")
         obj = os.path.join(d, "t.o")
-        prelude = GNU_AS[arch][2] if arch != "x86_64" else ".intel_syntax noprefix\n"
+        prelude = _tools(arch).as_prelude
         with open(src, "w") as f:
             f.write(prelude + text + "\n")
-        r = subprocess.run(["llvm-mc-19", *LLVM_MC[arch], "-filetype=obj", "-o", obj, src],
+        r = subprocess.run(["llvm-mc-19", *_tools(arch).llvm_mc, "-filetype=obj", "-o", obj, src],
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise AssertionError(f"llvm-mc-19 rejected:\n{text}\n{r.stderr}")
@@ -99,13 +93,13 @@ def keystone(arch: str, text: str) -> bytes | None:
         import keystone as ks  # type: ignore[import-not-found]
     except ImportError:
         return None
-    modes = {
-        "x86_64": (ks.KS_ARCH_X86, ks.KS_MODE_64),
-        "arm32": (ks.KS_ARCH_ARM, ks.KS_MODE_ARM),
-        "mips64": (ks.KS_ARCH_MIPS, ks.KS_MODE_MIPS64 | ks.KS_MODE_BIG_ENDIAN),
-        "mips64el": (ks.KS_ARCH_MIPS, ks.KS_MODE_MIPS64 | ks.KS_MODE_LITTLE_ENDIAN),
-    }
-    a, m = modes[arch]
+    names = _tools(arch).keystone
+    if not names:
+        return None
+    a = getattr(ks, names[0])
+    m = 0
+    for mode in names[1:]:
+        m |= getattr(ks, mode)
     try:
         enc, _ = ks.Ks(a, m).asm(text)
     except ks.KsError:

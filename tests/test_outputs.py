@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+import backends
 from jit import driver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,30 +39,14 @@ BUILD = PROGS / "build"
 # Fixtures that between them call helpers, reference maps and global data (with
 # non-zero offsets), call and take the address of local functions, and tail-call.
 FIXTURES = ("xdp_firewall", "global_data", "calls_deep", "bpf_loop", "tail_calls", "tc_nat")
+# Every per-target fact below comes from the registry (Target.tools, Target.elf): a
+# new backend gets these tests by registering.
+TARGETS = {t.name: t for t in backends.targets()}
+ARCHES = tuple(TARGETS)
 # target -> the fixture flavour in its byte order
-FLAVOUR = {"x86_64": "el3", "arm32": "el3", "mips64el": "el3", "mips64": "eb3"}
-ARCHES = tuple(FLAVOUR)
-
-# What each target's objects must say (ELF spec, each psABI; `readelf -h` wording).
-HEADER = {
-    "x86_64": ("ELF64", "little endian", "Advanced Micro Devices X86-64", "0x0"),
-    "arm32": ("ELF32", "little endian", "ARM", "0x5000400, Version5 EABI, hard-float ABI"),
-    "mips64": ("ELF64", "big endian", "MIPS R3000", "0x80000001, noreorder, mips64r2"),
-    "mips64el": ("ELF64", "little endian", "MIPS R3000", "0x80000001, noreorder, mips64r2"),
-}
-# relocation types each psABI allows for the references the backends make
-RELOC_TYPES = {
-    "x86_64": {"R_X86_64_PLT32", "R_X86_64_PC32", "R_X86_64_32", "R_X86_64_32S", "R_X86_64_64"},
-    "arm32": {"R_ARM_MOVW_ABS_NC", "R_ARM_MOVT_ABS", "R_ARM_ABS32", "R_ARM_CALL", "R_ARM_JUMP24"},
-    "mips64": {"R_MIPS_HIGHEST", "R_MIPS_HIGHER", "R_MIPS_HI16", "R_MIPS_LO16", "R_MIPS_64",
-               "R_MIPS_32"},
-}
-RELOC_TYPES["mips64el"] = RELOC_TYPES["mips64"]
-
-BINUTILS = {"x86_64": "x86_64-linux-gnu", "arm32": "arm-linux-gnueabihf",
-            "mips64": "mips64-linux-gnuabi64", "mips64el": "mips64-linux-gnuabi64"}
-OBJDUMP_FLAGS = {"x86_64": ["-M", "intel"]}
-LD_FLAGS = {"mips64el": ["-EL", "-m", "elf64ltsmip"]}
+FLAVOUR = {name: "el3" if t.byteorder == "little" else "eb3" for name, t in TARGETS.items()}
+# one target of each byte order, for the tests that need not run on all of them
+ONE_PER_ORDER = tuple({t.byteorder: name for name, t in reversed(TARGETS.items())}.values())
 
 # uapi helper numbers (include/uapi/linux/bpf.h) of the helpers the fixtures call
 HELPER_NAMES = {1: "map_lookup_elem", 2: "map_update_elem", 9: "skb_store_bytes",
@@ -83,11 +69,13 @@ def tool(name: str) -> str:
 
 
 def binutil(arch: str, what: str) -> str:
-    """The target's GNU binutils program (x86-64: the host's, if the cross one is missing)."""
-    cross = f"{BINUTILS[arch]}-{what}"
+    """The target's GNU binutils program (on a host of that machine, the host's if the
+    cross one is missing)."""
+    tools = TARGETS[arch].tools
+    cross = tools.binutil(what)
     if shutil.which(cross):
         return cross
-    if arch == "x86_64" and shutil.which(what):
+    if platform.machine() in tools.host and shutil.which(what):
         return what
     pytest.skip(f"{cross} is not installed")
 
@@ -175,7 +163,7 @@ def test_readelf_header_names_the_target(tmp_path, arch):
     out = run([binutil(arch, "readelf"), "-h", str(path)])
     assert out.returncode == 0 and out.stderr == ""
     fields = dict(re.findall(r"^\s+([^:]+):\s+(.*?)\s*$", out.stdout, re.M))
-    klass, data, machine, flags = HEADER[arch]
+    klass, data, machine, flags = TARGETS[arch].tools.readelf
     assert fields["Class"] == klass
     assert fields["Data"] == f"2's complement, {data}"
     assert fields["Type"].startswith("REL ")
@@ -183,22 +171,19 @@ def test_readelf_header_names_the_target(tmp_path, arch):
     assert fields["Flags"] == flags
 
 
-@pytest.mark.parametrize("arch,source,extra", [
-    ("mips64", ".set noreorder\nnop\n", 0),
-    ("mips64el", ".set noreorder\nnop\n", 0),
-    # gas keeps the float ABI of a .o in .ARM.attributes; e_flags adds it (see elfout)
-    ("arm32", "nop\n", 0x400),
-])
-def test_e_flags_match_gnu_as(tmp_path, arch, source, extra):
-    """e_flags are GNU as's for `-mabi=64 -march=mips64r2` code with delay slots filled."""
+@pytest.mark.parametrize("arch", ARCHES)
+def test_e_flags_match_gnu_as(tmp_path, arch):
+    """e_flags are GNU as's for the target's machine flags (with its directives, e.g.
+    MIPS `.set noreorder`: we fill our own delay slots), plus what the target states
+    in e_flags that gas keeps elsewhere (ElfSpec.flags_beyond_gas: ARM's float ABI,
+    which gas keeps in .ARM.attributes)."""
     from elftools.elf.elffile import ELFFile
-    flags = {"mips64": ["-mabi=64", "-march=mips64r2", "-EB"],
-             "mips64el": ["-mabi=64", "-march=mips64r2", "-EL"],
-             "arm32": ["-march=armv7-a", "-mfloat-abi=hard"]}[arch]
+    target = TARGETS[arch]
+    extra = target.elf.flags_beyond_gas
     src = tmp_path / "a.s"
-    src.write_text(source)
+    src.write_text(target.tools.as_prelude + "nop\n")
     ref = tmp_path / "ref.o"
-    out = run([binutil(arch, "as"), *flags, str(src), "-o", str(ref)])
+    out = run([binutil(arch, "as"), *target.tools.as_flags, str(src), "-o", str(ref)])
     assert out.returncode == 0, out.stderr
     ours = object_file(tmp_path, "xdp_firewall", arch)
     with open(ref, "rb") as a, open(ours, "rb") as b:
@@ -238,18 +223,20 @@ RELOC_IN_LINE = re.compile(r"\b([0-9a-f]+): (R_\w+)\t([^\s+]+?)(?:[+-]0x[0-9a-f]
 
 def objdump_insns(arch: str, path: Path, relocs: bool = False):
     """{offset: (bytes as the target stores them, mnemonic)}, {offset: [(type, symbol)]}."""
-    cmd = [binutil(arch, "objdump"), "-d", "-w", *OBJDUMP_FLAGS.get(arch, [])]
+    tools = TARGETS[arch].tools
+    cmd = [binutil(arch, "objdump"), "-d", "-w", *tools.objdump_flags]
     out = run(cmd + (["-r"] if relocs else []) + [str(path)])
     assert out.returncode == 0 and out.stderr == "", out.stderr
     insns: dict[int, tuple[bytes, str]] = {}
     rels: dict[int, list[tuple[str, str]]] = {}
-    word = arch != "x86_64"                       # RISC objdumps print a word, not bytes
-    order = "big" if arch == "mips64" else "little"
+    word = TARGETS[arch].insn_align > 1          # RISC objdumps print words, not bytes
+    order = TARGETS[arch].byteorder
     for line in out.stdout.splitlines():
         m = re.match(r"^\s*([0-9a-f]+):\t([0-9a-f ]+?)\s*\t(\S+)", line)
         if m:
             hexed = m[2].replace(" ", "")
-            raw = int(hexed, 16).to_bytes(4, order) if word else bytes.fromhex(hexed)
+            raw = (int(hexed, 16).to_bytes(len(hexed) // 2, order) if word
+                   else bytes.fromhex(hexed))
             insns[int(m[1], 16)] = (raw, m[3])
         # with -w, relocations follow the instruction on its line (MIPS: one line per type)
         for r in RELOC_IN_LINE.finditer(line):
@@ -261,10 +248,10 @@ def objdump_insns(arch: str, path: Path, relocs: bool = False):
 def same_mnemonic(arch: str, gnu: str, ours: str) -> bool:
     if gnu == ours:
         return True
-    if arch == "arm32":       # GNU: cc/cs condition suffixes; capstone: lo/hs
-        gnu = re.sub(r"cc$", "lo", re.sub(r"cs$", "hs", gnu))
-        if gnu == ours:
-            return True
+    # GNU spells the unsigned conditions cc/cs (ARM), capstone lo/hs
+    gnu = re.sub(r"cc$", "lo", re.sub(r"cs$", "hs", gnu))
+    if gnu == ours:
+        return True
     return (gnu, ours) in MNEMONIC_ALIASES
 
 
@@ -323,7 +310,7 @@ def test_objdump_shows_a_relocation_at_each_reference(tmp_path, name, arch):
                  if any(a <= at < b for a, b in spans)]
         assert any(sym == symbol for _, sym in found), (pc, symbol, found)
     types = {typ for rs in rels.values() for typ, _ in rs}
-    assert types <= RELOC_TYPES[arch]
+    assert types <= {rel.name for rel in TARGETS[arch].elf.relocs.values()}
 
 
 @pytest.mark.parametrize("name,arch", CASES)
@@ -339,7 +326,7 @@ def test_linking_the_object_reproduces_the_runners_code(tmp_path, name, arch):
         if r.sym.kind.name != "FUNC":
             defs += ["--defsym", f"{image.symbol_name(r.sym)}={link(r.sym):#x}"]
     out_path = tmp_path / "linked"
-    out = run([binutil(arch, "ld"), *LD_FLAGS.get(arch, []), "-o", str(out_path),
+    out = run([binutil(arch, "ld"), *TARGETS[arch].tools.ld_flags, "-o", str(out_path),
                f"-Ttext={image.base:#x}", "-e", image.funcs[0].name, *defs, str(path)])
     assert out.returncode == 0, out.stderr
     assert "warning" not in out.stderr, out.stderr
@@ -403,7 +390,7 @@ def texts(lines: dict) -> dict:
 
 
 @pytest.mark.parametrize("name,arch", [(n, a) for n in FIXTURES + ("xdp_lb", "loops")
-                                       for a in ("x86_64", "mips64")])
+                                       for a in ONE_PER_ORDER])
 def test_listing_source_lines_match_llvm_objdump(name, arch):
     prog, image, _ = compiled(name, arch)
     source, _, _ = parse_listing(image.listing())
@@ -419,8 +406,8 @@ def test_listing_source_lines_match_llvm_objdump(name, arch):
 
 
 def test_linum_locations_match_llvm_objdump_and_the_source():
-    prog, image, _ = compiled("calls_deep", "x86_64")
-    theirs = llvm_objdump_source(BUILD / "calls_deep.el3.o")
+    prog, image, _ = compiled("calls_deep", ARCHES[0])
+    theirs = llvm_objdump_source(BUILD / f"calls_deep.{FLAVOUR[ARCHES[0]]}.o")
     listing = image.listing(linum=True)
     located = re.findall(r"^; (.*) \[file:(\S+) line_num:(\d+) line_col:(\d+)\]\n; +(\d+): ",
                          listing, re.M)
@@ -434,8 +421,9 @@ def test_linum_locations_match_llvm_objdump_and_the_source():
         assert int(col) <= len(source) + 1
 
 
-def test_listing_shows_every_ebpf_instruction_once():
-    prog, image, _ = compiled("calls_deep", "arm32")
+@pytest.mark.parametrize("arch", ARCHES)
+def test_listing_shows_every_ebpf_instruction_once(arch):
+    prog, image, _ = compiled("calls_deep", arch)
     shown = [int(m) for m in re.findall(r"^; +(\d+): ", image.listing(), re.M)]
     assert shown == sorted(prog.pcs)
 
@@ -482,8 +470,8 @@ def test_compile_json_has_the_documented_shape(tmp_path, arch):
 
 
 def test_compile_json_source_lines_match_llvm_objdump():
-    doc = compile_json("xdp_firewall", "x86_64")
-    theirs = llvm_objdump_source(BUILD / "xdp_firewall.el3.o")
+    doc = compile_json("xdp_firewall", ARCHES[0])
+    theirs = llvm_objdump_source(BUILD / f"xdp_firewall.{FLAVOUR[ARCHES[0]]}.o")
     for f in doc["functions"]:
         start = f["start_pc"]
         ours = {i["bpf_pc"] - start: i["src"] for i in f["insns"] if "src" in i}
@@ -494,11 +482,15 @@ def test_compile_json_source_lines_match_llvm_objdump():
 
 # ------------------------------------------------------------------ CLI writes the same object
 
-def test_cli_format_elf_writes_the_object(tmp_path):
-    _, _, elf = compiled("global_data", "mips64")
+@pytest.mark.parametrize("alias,arch", [(alias, arch) for alias, by in
+                                        backends.order_aliases().items() for arch in by.values()])
+def test_cli_format_elf_writes_the_object(tmp_path, alias, arch):
+    """`--arch <by-order name>` picks the target of the object's byte order."""
+    _, _, elf = compiled("global_data", arch)
     out = tmp_path / "g.o"
-    res = run([sys.executable, "-m", "jit.cli", "compile", str(BUILD / "global_data.eb3.o"),
-               "--arch", "mips", "--format", "elf", "-o", str(out)], cwd=ROOT)
+    res = run([sys.executable, "-m", "jit.cli", "compile",
+               str(BUILD / f"global_data.{FLAVOUR[arch]}.o"),
+               "--arch", alias, "--format", "elf", "-o", str(out)], cwd=ROOT)
     assert res.returncode == 0, res.stderr
     assert out.read_bytes() == elf
 
@@ -530,9 +522,9 @@ def readme_python_example() -> str:
 
 
 def test_readme_python_example_runs():
-    compiled("xdp_firewall", "x86_64")
-    compiled("xdp_firewall", "arm32")
-    compiled("xdp_firewall", "mips64el")
+    for arch in ARCHES:
+        if TARGETS[arch].byteorder == "little":
+            compiled("xdp_firewall", arch)
     out = run([sys.executable, "-c", readme_python_example()], cwd=ROOT,
               env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from backends.base import Caps, Cpu, Rotation, Target
 
-from .abi import ABI, ELF, EMU, RunSpec
+from .abi import ABI, ELF, EMU, TOOLS, RunSpec
 from .emit import Emitter
 
 TARGET = Target(
@@ -74,4 +74,5 @@ TARGET = Target(
               note="no hardware divide: every division calls the runtime routine")),
     rotation=Rotation(with_calls="refuse", ring=10),
     insn_align=4,
+    tools=TOOLS,
 )

@@ -70,7 +70,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import (DATA32, AbiSpec, CodeView, ElfSpec, Emu, EmuIds, Field, Rel,
-                           sext)
+                           Toolchain, sext)
 from jit.frame import Frame, plan
 from jit.lir import R10, CallHelper, CallLocal, LirFunc, TailCall
 
@@ -259,13 +259,23 @@ EM_ARM = 40
 EF_ARM_EABI_VER5, EF_ARM_ABI_FLOAT_HARD = 0x0500_0000, 0x400
 R_ARM_ABS32, R_ARM_CALL, R_ARM_JUMP24, R_ARM_MOVW_ABS_NC, R_ARM_MOVT_ABS = 2, 28, 29, 43, 44
 ELF = ElfSpec(elfclass=32, machine=EM_ARM, flags=EF_ARM_EABI_VER5 | EF_ARM_ABI_FLOAT_HARD,
-              rela=False, relocs={
-                  "movw": Rel(R_ARM_MOVW_ABS_NC, MOVW_FIELD, 0),
-                  "movt": Rel(R_ARM_MOVT_ABS, MOVW_FIELD, 16),
-                  "abs32": Rel(R_ARM_ABS32, DATA32),               # a literal-pool word
-                  "call": Rel(R_ARM_CALL, IMM24_FIELD, pcrel=True),  # bl
-                  "jump24": Rel(R_ARM_JUMP24, IMM24_FIELD, pcrel=True),  # b
+              rela=False, flags_beyond_gas=EF_ARM_ABI_FLOAT_HARD, relocs={
+                  "movw": Rel(R_ARM_MOVW_ABS_NC, MOVW_FIELD, 0, name="R_ARM_MOVW_ABS_NC"),
+                  "movt": Rel(R_ARM_MOVT_ABS, MOVW_FIELD, 16, name="R_ARM_MOVT_ABS"),
+                  "abs32": Rel(R_ARM_ABS32, DATA32, name="R_ARM_ABS32"),   # a literal-pool word
+                  "call": Rel(R_ARM_CALL, IMM24_FIELD, pcrel=True, name="R_ARM_CALL"),      # bl
+                  "jump24": Rel(R_ARM_JUMP24, IMM24_FIELD, pcrel=True, name="R_ARM_JUMP24"),  # b
               })
+
+# binutils-arm-linux-gnueabihf, gcc-arm-linux-gnueabihf, qemu-user
+TOOLS = Toolchain(triple="arm-linux-gnueabihf", as_flags=("-march=armv7ve", "-EL"),
+                  as_prelude=".syntax unified\n.arm\n",
+                  llvm_mc=("-triple", "armv7", "-mattr=+hwdiv-arm"),
+                  keystone=("KS_ARCH_ARM", "KS_MODE_ARM"),
+                  clang=("--target=armv7a-linux-gnueabihf",), gcc_flags=("-marm",),
+                  qemu="qemu-arm", host=("armv7l",),
+                  readelf=("ELF32", "little endian", "ARM",
+                           "0x5000400, Version5 EABI, hard-float ABI"))
 
 
 def trap_registers(word: int) -> tuple[int, int] | None:

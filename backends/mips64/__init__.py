@@ -38,8 +38,9 @@ BIG = Target(
     runspec=lambda backend: abi.MipsRun(backend.caps.byteorder),
     rotation=Rotation(with_calls="ignore", ring=len(ROTATION_RING)),
     insn_align=4,
+    tools=abi.toolchain("big"),
 )
 LITTLE = replace(BIG, name="mips64el", summary="MIPS64r2, n64, little-endian",
                  aliases=("mips64le",), caps=replace(BIG.caps, byteorder="little"),
-                 emu=abi.EMU_BY_ORDER["little"])
+                 emu=abi.EMU_BY_ORDER["little"], tools=abi.toolchain("little"))
 TARGET = (BIG, LITTLE)

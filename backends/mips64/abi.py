@@ -60,7 +60,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from backends.base import DATA32, DATA64, AbiSpec, CodeView, ElfSpec, Emu, EmuIds, Field, Rel, sext
+from backends.base import (DATA32, DATA64, AbiSpec, CodeView, ElfSpec, Emu, EmuIds, Field, Rel,
+                           Toolchain, sext)
 from backends.mips64 import enc as E
 from backends.mips64.enc import Gpr
 from backends.mips64.regs import CALLEE_SAVED, R10_HOME
@@ -188,13 +189,32 @@ R_MIPS_32, R_MIPS_26, R_MIPS_HI16, R_MIPS_LO16, R_MIPS_64 = 2, 4, 5, 6, 18
 R_MIPS_HIGHER, R_MIPS_HIGHEST = 28, 29
 ELF = ElfSpec(elfclass=64, machine=EM_MIPS, flags=EF_MIPS_NOREORDER | EF_MIPS_ARCH_64R2,
               rela=True, r_info=_r_info, relocs={
-                  "highest": Rel(R_MIPS_HIGHEST, IMM16_FIELD, 48),   # lui    %highest(S+A)
-                  "higher": Rel(R_MIPS_HIGHER, IMM16_FIELD, 32),     # daddiu %higher(S+A)
-                  "hi16": Rel(R_MIPS_HI16, IMM16_FIELD, 16),         # lui/daddiu %hi(S+A)
-                  "lo16": Rel(R_MIPS_LO16, IMM16_FIELD, 0),          # daddiu %lo(S+A)
-                  "abs64": Rel(R_MIPS_64, DATA64),
-                  "abs32": Rel(R_MIPS_32, DATA32),
+                  "highest": Rel(R_MIPS_HIGHEST, IMM16_FIELD, 48, name="R_MIPS_HIGHEST"),
+                  "higher": Rel(R_MIPS_HIGHER, IMM16_FIELD, 32, name="R_MIPS_HIGHER"),
+                  "hi16": Rel(R_MIPS_HI16, IMM16_FIELD, 16, name="R_MIPS_HI16"),
+                  "lo16": Rel(R_MIPS_LO16, IMM16_FIELD, 0, name="R_MIPS_LO16"),
+                  "abs64": Rel(R_MIPS_64, DATA64, name="R_MIPS_64"),
+                  "abs32": Rel(R_MIPS_32, DATA32, name="R_MIPS_32"),
               })
+
+
+def toolchain(order: str) -> Toolchain:
+    """binutils-mips64-linux-gnuabi64 (both orders), gcc-mips64(el)-linux-gnuabi64, qemu-user."""
+    big = order == "big"
+    el = "" if big else "el"
+    return Toolchain(
+        triple="mips64-linux-gnuabi64", as_flags=("-mabi=64", "-march=mips64r2",
+                                                  "-EB" if big else "-EL"),
+        as_prelude=".set noreorder\n.set noat\n",
+        llvm_mc=("-triple", f"mips64{el}", "-mcpu=mips64r2"),
+        keystone=("KS_ARCH_MIPS", "KS_MODE_MIPS64",
+                  "KS_MODE_BIG_ENDIAN" if big else "KS_MODE_LITTLE_ENDIAN"),
+        clang=(f"--target=mips64{el}-linux-gnuabi64", "-mcpu=mips64r2"),
+        gcc=f"mips64{el}-linux-gnuabi64", gcc_flags=("-mabi=64", "-march=mips64r2"),
+        ld_flags=() if big else ("-EL", "-m", "elf64ltsmip"),
+        qemu=f"qemu-mips64{el}", host=(f"mips64{el}",),
+        readelf=("ELF64", "big endian" if big else "little endian", "MIPS R3000",
+                 "0x80000001, noreorder, mips64r2"))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ run spec follows the rotation (r1/r2 in, r0 out).
 from __future__ import annotations
 
 from backends.base import Caps, Rotation, Target
-from backends.x86_64.abi import ABI, ELF, EMU, RunSpec
+from backends.x86_64.abi import ABI, ELF, EMU, TOOLS, RunSpec
 from backends.x86_64.emit import Emitter
 from backends.x86_64.regs import ROTATABLE, register_map
 
@@ -32,4 +32,5 @@ TARGET = Target(
     runspec=lambda backend: RunSpec(register_map(backend.rotate)),
     rotation=Rotation(with_calls="refuse", ring=ROTATABLE),
     insn_align=1,
+    tools=TOOLS,
 )

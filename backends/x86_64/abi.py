@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from backends.base import DATA32, DATA64, AbiSpec, ElfSpec, Emu, EmuIds, Rel
+from backends.base import DATA32, DATA64, AbiSpec, ElfSpec, Emu, EmuIds, Rel, Toolchain
 from backends.x86_64 import enc
 from backends.x86_64.enc import Gpr
 from backends.x86_64.regs import CALLEE_SAVED, FP, HOME, SAVE_ORDER, name
@@ -76,11 +76,21 @@ EMU = Emu(uc_arch="UC_ARCH_X86", uc_mode=("UC_MODE_64",), cs_arch="CS_ARCH_X86",
 EM_X86_64 = 62
 R_X86_64_64, R_X86_64_PLT32, R_X86_64_32, R_X86_64_32S = 1, 4, 10, 11
 ELF = ElfSpec(elfclass=64, machine=EM_X86_64, flags=0, rela=True, relocs={
-    "pcrel32": Rel(R_X86_64_PLT32, DATA32, pcrel=True),    # call rel32 (A = -4)
-    "abs32": Rel(R_X86_64_32, DATA32),                     # mov r32, imm32 (zero-extends)
-    "abs32s": Rel(R_X86_64_32S, DATA32),                   # imm32 sign-extended to 64
-    "abs64": Rel(R_X86_64_64, DATA64),                     # movabs r64, imm64
+    "pcrel32": Rel(R_X86_64_PLT32, DATA32, pcrel=True, name="R_X86_64_PLT32"),  # call rel32
+    "abs32": Rel(R_X86_64_32, DATA32, name="R_X86_64_32"),     # mov r32, imm32 (zero-extends)
+    "abs32s": Rel(R_X86_64_32S, DATA32, name="R_X86_64_32S"),  # imm32 sign-extended to 64
+    "abs64": Rel(R_X86_64_64, DATA64, name="R_X86_64_64"),     # movabs r64, imm64
 })
+
+
+# binutils-x86-64-linux-gnu (or the host's binutils), gcc, qemu-user
+TOOLS = Toolchain(triple="x86_64-linux-gnu", as_flags=("--64",),
+                  as_prelude=".intel_syntax noprefix\n",
+                  llvm_mc=("-triple", "x86_64", "--x86-asm-syntax=intel", "-output-asm-variant=1"),
+                  keystone=("KS_ARCH_X86", "KS_MODE_64"),
+                  clang=("--target=x86_64-linux-gnu",), objdump_flags=("-M", "intel"),
+                  qemu="qemu-x86_64", host=("x86_64", "amd64"),
+                  readelf=("ELF64", "little endian", "Advanced Micro Devices X86-64", "0x0"))
 
 
 class FuncFrame(NamedTuple):
