@@ -47,6 +47,7 @@ class Caps:
     # at magnitude 2^n (imm8 -> 7 and 8, imm12 -> 12, simm16 -> 15, uimm16 -> 16 ...);
     # the differential tests sweep +-2^n (and +-2^n +- 1) around each of these
     imm_bits: tuple[int, ...] = ()
+    branch_reach: int = 0       # bytes the shortest conditional branch reaches (forward)
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,22 @@ from typing import NamedTuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEEDS_DIR = os.path.join(HERE, "fuzz_seeds")
-# "mips" follows the object's byte order, so every object has one MIPS target it fits;
-# x86_64 and arm32 refuse big-endian objects (a clean rejection, exercised too).
-ARCHES = ("x86_64", "arm32", "mips")
+# Every target, with the names chosen by byte order ("mips") in place of the targets they
+# choose between: so every object has a target of its order, and the little-endian-only
+# targets refuse big-endian objects (a clean rejection, exercised too).
+def _arches() -> tuple[str, ...]:
+    import backends
+    by_order = backends.order_aliases()
+    chosen = {name for names in by_order.values() for name in names.values()}
+    return tuple(t.name for t in backends.targets() if t.name not in chosen) + tuple(by_order)
+
+
+ARCHES = _arches()
+
+
+def _registered() -> tuple[str, ...]:
+    import backends
+    return backends.names()
 FORMATS = ("bin", "listing", "hex", "elf")
 TIMEOUT = 20                     # seconds per command before it counts as a hang
 MAX_INSNS = "20000"              # budget for runs: mutated loops must stop quickly
@@ -63,9 +76,9 @@ def available_arches(arches=ARCHES) -> tuple[list[str], dict[str, str]]:
     return ok, missing
 
 
-# Backends seen compiling and running in this checkout: from then on a test that cannot
-# make one fails instead of skipping it (a broken backend must not look like a missing one).
-SEEN_WORKING = ("x86_64", "arm32", "mips64", "mips64el")
+# Every registered backend must load: a test that cannot make one fails instead of
+# skipping it (a broken backend must not look like a missing one).
+SEEN_WORKING = _registered()
 
 
 def covered_arches(order: str | None = None) -> list[str]:

@@ -64,10 +64,12 @@ EXIT = 0x95
 
 
 def arches() -> list[tuple[str, str, dict]]:
-    """(label, arch, options) for every backend, and ARM32 without a hardware divider too."""
+    """(label, arch, options) for every backend, and each of its other CPU models too
+    (ARM32 without a hardware divider)."""
+    import backends
     out = [(a, a, {}) for a in covered_arches()]
-    if "arm32" in covered_arches():
-        out.append(("arm32-a9", "arm32", {"cpu": "cortex-a9"}))
+    for a in covered_arches():
+        out += [(f"{a}-{c.name}", a, {"cpu": c.name}) for c in backends.target(a).cpus[1:]]
     return out
 
 

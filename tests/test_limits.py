@@ -23,6 +23,8 @@ import os
 
 import pytest
 
+import backends
+
 from jit import driver
 from jit.program import MapDef, Object, from_bytecode
 from tests.loader_fuzz import covered_arches, run_cli
@@ -51,7 +53,7 @@ def big_100k():
     return {order: _genprog(100_000, order) for order in ("little", "big")}
 
 
-@pytest.mark.parametrize("arch", ["x86_64", "arm32", "mips64", "mips64el"])
+@pytest.mark.parametrize("arch", backends.names())
 def test_100k_instructions_compile_and_agree(arch, big_100k):
     if arch not in covered_arches():
         pytest.skip(f"{arch} backend not there yet")
@@ -62,7 +64,7 @@ def test_100k_instructions_compile_and_agree(arch, big_100k):
     assert not divs, divs[0]
 
 
-@pytest.mark.parametrize("arch", ["x86_64", "arm32", "mips64", "mips64el"])
+@pytest.mark.parametrize("arch", backends.names())
 def test_1m_instructions_compile(arch):
     if arch not in covered_arches():
         pytest.skip(f"{arch} backend not there yet")
@@ -266,7 +268,7 @@ def _self_tail_call(order: str) -> bytes:
     ])
 
 
-@pytest.mark.parametrize("arch", ["interp", "x86_64", "arm32", "mips64", "mips64el"])
+@pytest.mark.parametrize("arch", ["interp", *backends.names()])
 def test_tail_call_limit_is_33(arch):
     if arch != "interp" and arch not in covered_arches():
         pytest.skip(f"{arch} backend not there yet")

@@ -27,9 +27,8 @@ M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
 SEEDS = os.path.join(os.path.dirname(__file__), "fuzz_seeds")
 
-TARGETS = ["interp", "x86_64", "arm32", "mips64", "mips64el"]
-ORDER = {"interp": "little", "x86_64": "little", "arm32": "little", "mips64": "big",
-         "mips64el": "little"}
+TARGETS = ["interp", *backends.names()]
+ORDER = {"interp": "little", **{t.name: t.byteorder for t in backends.targets()}}
 
 
 @functools.cache

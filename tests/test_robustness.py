@@ -22,6 +22,8 @@ import struct
 
 import pytest
 
+import backends
+
 from tests import loader_fuzz as F
 from tests.loader_fuzz import covered_arches, run_cli, verdict
 
@@ -134,7 +136,7 @@ TAIL_CALLS = os.path.join(HERE, "progs", "build", "tail_calls.el3.o")
 
 
 @pytest.mark.skipif(not os.path.exists(TAIL_CALLS), reason="fixture objects not built")
-@pytest.mark.parametrize("arch", ["x86_64", "arm32", "mips64el"])
+@pytest.mark.parametrize("arch", [t.name for t in backends.targets() if t.byteorder == "little"])
 def test_run_an_object_with_a_prog_array(arch):
     """Bug pinned (found by the campaign): running any program of an object with a prog
     array on a backend died with "internal error: UcError: Invalid memory mapping

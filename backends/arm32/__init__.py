@@ -63,7 +63,7 @@ TARGET = Target(
     caps=Caps(alu32_zext=False, byteorder="little", word_bits=32, hw_div=True,
               # the 8 bits of a modified immediate (and the ldrh/ldrd offset), the
               # 12-bit ldr/str offset, and movw's 16 bits
-              imm_bits=(8, 12, 16)),
+              imm_bits=(8, 12, 16), branch_reach=(1 << 25) - 4),   # b<cond>: +-32 MiB
     abi=ABI,
     emu=EMU,
     elf=ELF,

@@ -30,7 +30,8 @@ BIG = Target(
     # simm16 (daddiu, slti, displacements), uimm16 (andi/ori/xori), lui's signed
     # 32-bit reach, u32 (lui+ori+dext), 48 bits (one more dsll/ori step), all 64
     caps=Caps(alu32_zext=False, byteorder="big", word_bits=64, hw_div=True,
-              imm_bits=(15, 16, 31, 32, 47, 48, 63)),
+              imm_bits=(15, 16, 31, 32, 47, 48, 63),
+              branch_reach=1 << 17),                # b<cond>: 16-bit word offset
     abi=abi.ABI,
     emu=abi.EMU_BY_ORDER["big"],
     elf=abi.ELF,

@@ -24,7 +24,7 @@ TARGET = Target(
               byteorder="little", word_bits=64, hw_div=True,
               # imm8/disp8/rel8 vs 32-bit forms; imm32 sign-extension;
               # mov r32, imm32 vs mov r64, simm32 vs movabs
-              imm_bits=(7, 31, 32)),
+              imm_bits=(7, 31, 32), branch_reach=127),      # jcc rel8
     abi=ABI,
     emu=EMU,
     elf=ELF,
