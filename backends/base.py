@@ -221,6 +221,11 @@ class RunSpec(Protocol):
         it, with eBPF r1..r5 = args and r10 = `fp`, returning to `sentinel`; returns sp.
         The runner uses it for helpers that call back into the program (bpf_loop)."""
 
+    def enter_c(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int) -> int:
+        """Set up a call of the C function at `entry` per the platform ABI (word-sized
+        integer arguments in registers), returning to `sentinel`; returns sp.  The bench
+        runs clang's code for the same kernels through it."""
+
     # Optional: trap_address(uc, native) -> int | None, the eBPF address of a wild access
     # the backend's own check trapped at `native` (an address its machine cannot form).
 

@@ -41,17 +41,24 @@ NM = os.environ.get("LLVM_NM", "llvm-nm-19")
 OBJDUMP = os.environ.get("LLVM_OBJDUMP", "llvm-objdump-19")
 CFLAGS = ("-O2", "-ffreestanding", "-fno-builtin", "-c")
 
-# anchor name -> clang target flags
-CLANG_TARGETS = {
-    "x86_64": ("--target=x86_64-linux-gnu",),
-    "armv7": ("--target=armv7a-linux-gnueabihf",),
-    "mips64": ("--target=mips64-linux-gnuabi64", "-mcpu=mips64r2"),
-    "mips64el": ("--target=mips64el-linux-gnuabi64", "-mcpu=mips64r2"),
-}
-# bench target label -> the clang anchor it is read against
-ANCHOR_FOR = {"x86_64": "x86_64", "arm32/cortex-a15": "armv7", "arm32/cortex-a9": "armv7",
-              "mips64": "mips64", "mips64el": "mips64el"}
-ANCHOR_ORDER = {"x86_64": "little", "armv7": "little", "mips64": "big", "mips64el": "little"}
+# One clang anchor per registered target (named as the target), built with the clang flags
+# of its Toolchain; a bench label "arch/cpu" is read against the anchor of its arch.
+def _clang_targets() -> dict[str, tuple[str, ...]]:
+    import backends
+    return {t.name: t.tools.clang for t in backends.targets() if t.tools and t.tools.clang}
+
+
+CLANG_TARGETS = _clang_targets()
+
+
+def anchor_for(label: str) -> str:
+    """The clang anchor a bench target label ("arch" or "arch/cpu") is read against."""
+    return label.split("/")[0]
+
+
+def anchor_order(anchor: str) -> str:
+    import backends
+    return backends.target(anchor).byteorder
 
 KERNEL_TIMEOUT = 60.0       # seconds one load may take before the child counts as dead
 
@@ -136,43 +143,24 @@ def _text_and_symbols(obj: str) -> tuple[bytes, dict[str, int]]:
 
 
 def _machine(arch: str):
-    """(Uc, call(uc, entry, ctx) -> None) for one anchor architecture."""
+    """(Uc, call(uc, entry, ctx) -> None) for one anchor: the target's emulator ids and its
+    platform-ABI call (RunSpec.enter_c)."""
+    import backends
     import unicorn as U
-    from unicorn import arm_const as A, mips_const as Mi, x86_const as X
-    if arch == "x86_64":
-        uc = U.Uc(U.UC_ARCH_X86, U.UC_MODE_64)
-
-        def call(uc, entry, ctx):
-            sp = STACK + 0x8000 - 8
-            uc.mem_write(sp, struct.pack("<Q", SENTINEL))      # the return address
-            uc.reg_write(X.UC_X86_REG_RSP, sp)
-            uc.reg_write(X.UC_X86_REG_RDI, ctx)
-        return uc, call
-    if arch == "armv7":
-        uc = U.Uc(U.UC_ARCH_ARM, U.UC_MODE_ARM)
-        uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_A15)
-
-        def call(uc, entry, ctx):
-            uc.reg_write(A.UC_ARM_REG_SP, STACK + 0x8000)
-            uc.reg_write(A.UC_ARM_REG_LR, SENTINEL)
-            uc.reg_write(A.UC_ARM_REG_R0, ctx)
-        return uc, call
-    mode = U.UC_MODE_MIPS64 | (U.UC_MODE_BIG_ENDIAN if arch == "mips64" else U.UC_MODE_LITTLE_ENDIAN)
-    uc = U.Uc(U.UC_ARCH_MIPS, mode)
-    uc.ctl_set_cpu_model(Mi.UC_CPU_MIPS64_MIPS64R2_GENERIC)
+    spec = backends.get(arch).run
+    uc = U.Uc(spec.uc_arch, spec.uc_mode)
+    if spec.uc_cpu is not None:
+        uc.ctl_set_cpu_model(spec.uc_cpu)
 
     def call(uc, entry, ctx):
-        uc.reg_write(Mi.UC_MIPS_REG_SP, STACK + 0x8000)
-        uc.reg_write(Mi.UC_MIPS_REG_RA, SENTINEL)
-        uc.reg_write(Mi.UC_MIPS_REG_T9, entry)                 # n64 PIC calls go through $t9
-        uc.reg_write(Mi.UC_MIPS_REG_A0, ctx)
+        spec.enter_c(uc, entry, STACK + 0x8000, (ctx,), SENTINEL)
     return uc, call
 
 
 def run_native(arch: str, code: bytes, entry_off: int, packet: bytes) -> tuple[int, bytes]:
     """Run one native function on `packet` as XDP would; (instructions executed, packet after)."""
     import unicorn as U
-    order = ANCHOR_ORDER[arch]
+    order = anchor_order(arch)
     uc, call = _machine(arch)
     uc.mem_map(CODE, (len(code) + 0xFFF) & ~0xFFF)
     uc.mem_write(CODE, code)

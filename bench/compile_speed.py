@@ -154,13 +154,34 @@ def measure(sizes=SIZES, labels=None, *, kernel: bool = True, fixtures: bool = T
     result = {"sizes": list(sizes), "status": status, "rows": rows,
               "timeout": timeout,
               "x86_vs_kernel": x86_vs_kernel(sizes, kernel=kernel, fixtures=fixtures,
-                                             x86_ready="x86_64" in ready, tick=tick,
+                                             x86_ready=host_label() in ready, tick=tick,
                                              timeout=timeout)}
     if profile:
-        # mips64el emits what mips64 does, in the other byte order: one MIPS profile is enough
-        result["profile"] = profile_stages(profile, [lb for lb in ready if lb != "mips64el"])
+        # targets that share a by-order name emit the same code in the other byte order:
+        # one profile of them is enough
+        result["profile"] = profile_stages(profile, one_per_family(ready))
         tick("profile", 1)
     return result
+
+
+def host_label() -> str:
+    """The bench label of the target this machine runs natively (its kernel JIT is the
+    anchor; the "x86" keys of the results name it)."""
+    from bench.run import host_target
+    return host_target() or C.TARGETS[0].label
+
+
+def one_per_family(labels: list[str]) -> list[str]:
+    """Labels without the later targets of a by-order name (mips64el after mips64)."""
+    import backends
+    seen, out = set(), []
+    for lb in labels:
+        t = backends.target(C.target(lb).arch)
+        key = t.order_alias or t.name
+        if (key, C.target(lb).cpu) not in seen:
+            seen.add((key, C.target(lb).cpu))
+            out.append(lb)
+    return out
 
 
 def work_units(sizes, labels, *, kernel: bool, fixtures: bool, profile) -> int:
@@ -202,7 +223,8 @@ def x86_vs_kernel(sizes, *, kernel: bool, fixtures: bool, x86_ready: bool, tick,
             if n <= 100_000:
                 row.update(_x86_bytes(prog))
             else:   # the big one in a child, like every other big compile
-                r = _run_child([gen_path(n, "little"), "little", "x86_64", "--variant"], timeout)
+                r = _run_child([gen_path(n, "little"), "little", host_label(), "--variant"],
+                               timeout)
                 row.update({"x86_bytes": r["code_bytes"]} if "code_bytes" in r else
                            {"x86_error": r.get("error")})
         if ok and n <= 100_000:          # the verifier's limit is 1M processed instructions
@@ -218,7 +240,7 @@ def x86_vs_kernel(sizes, *, kernel: bool, fixtures: bool, x86_ready: bool, tick,
 def _x86_bytes(prog) -> dict:
     from jit import driver
     try:
-        return {"x86_bytes": len(driver.compile_program(prog, "x86_64").code)}
+        return {"x86_bytes": len(driver.compile_program(prog, host_label()).code)}
     except Exception as e:      # noqa: BLE001 - a program the backend cannot do yet
         return {"x86_error": f"{type(e).__name__}: {e}"[:200]}
 

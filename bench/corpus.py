@@ -41,26 +41,32 @@ MAX_INSNS = 1_000_000                       # instruction budget of one run
 # ---------------------------------------------------------------- targets
 
 class Target(NamedTuple):
-    label: str              # how reports name it
+    label: str              # how reports name it: "arch", or "arch/cpu" for each CPU model
     arch: str               # backends registry name
-    cpu: str | None         # arm32 only
+    cpu: str | None         # the CPU model, for targets that have several
     order: str              # byte order of the objects it compiles
 
 
-TARGETS = (
-    Target("x86_64", "x86_64", None, "little"),
-    Target("arm32/cortex-a15", "arm32", "cortex-a15", "little"),
-    Target("arm32/cortex-a9", "arm32", "cortex-a9", "little"),
-    Target("mips64", "mips64", None, "big"),
-    Target("mips64el", "mips64el", None, "little"),
-)
+def _targets() -> tuple[Target, ...]:
+    """Every registered target; one per CPU model where a target has several."""
+    import backends
+    out = []
+    for t in backends.targets():
+        if len(t.cpus) > 1:
+            out += [Target(f"{t.name}/{c.name}", t.name, c.name, t.byteorder) for c in t.cpus]
+        else:
+            out.append(Target(t.name, t.name, None, t.byteorder))
+    return tuple(out)
+
+
+TARGETS = _targets()
 BY_LABEL = {t.label: t for t in TARGETS}
 
 
 def target(label: str) -> Target:
-    """A target by label; a bare `arm32` means cortex-a15."""
-    if label == "arm32":
-        label = "arm32/cortex-a15"
+    """A target by label; a bare arch name of a target with CPU models means its default."""
+    if label not in BY_LABEL:
+        label = next((t.label for t in TARGETS if t.arch == label), label)
     if label not in BY_LABEL:
         raise SystemExit(f"unknown target {label!r} (known: {', '.join(BY_LABEL)})")
     return BY_LABEL[label]

@@ -1,8 +1,8 @@
 """Where the compile pipeline spends its time: per stage, per backend, on one core.
 
     python -m bench.profile_pipeline                        # 100k and 1M, every backend
-    python -m bench.profile_pipeline --sizes 100000 --arches x86_64
-    python -m bench.profile_pipeline --profile emit --arches arm32 --sizes 100000
+    python -m bench.profile_pipeline --sizes 100000 --arches <target>
+    python -m bench.profile_pipeline --profile emit --arches <target> --sizes 100000
                                                             # + cProfile of one stage
 
 For each size, bench/genprog.py's program (seed 1, in the target's byte order,
@@ -15,9 +15,10 @@ wall time; each figure is the best of `--reps` runs.  The child reports its
 peak RSS (ru_maxrss), which includes the interpreter and the modules
 (printed separately as "before").
 
-What the issue asks of these numbers (reported, never asserted): at least
-200,000 eBPF instructions per second end to end on the 100k program for
-x86-64, and the 1M program in under 10 s and 1 GiB on every backend.
+What issue #16 asks of these numbers (reported, never asserted): at least
+500,000 eBPF instructions per second end to end on the 100k program for the
+host's target (x86-64 here) and 300,000 on every other backend, and the 1M
+program in at most 3 s and 300 MiB on every backend.
 
 It owns nothing else; bench/compile_speed.py is the sweep the report uses.
 """
@@ -37,10 +38,25 @@ if __package__ in (None, ""):           # `python bench/profile_pipeline.py` as 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
-ARCHES = ("x86_64", "arm32", "mips64el")
+def _arches() -> tuple[str, ...]:
+    """Every registered target (the one of each by-order pair in its name's first order)."""
+    import backends
+    return backends.names()
+
+
+ARCHES = _arches()
 SIZES = (100_000, 1_000_000)
 STAGES = ("load", "analyse", "lower", "emit")
-TARGETS = {"insns_per_s_100k_x86_64": 200_000, "seconds_1M": 10.0, "peak_rss_1M": 1 << 30}
+TARGETS = {"insns_per_s_100k_host": 500_000, "insns_per_s_100k": 300_000, "seconds_1M": 3.0,
+           "peak_rss_1M": 300 << 20}
+
+
+def _is_host(arch: str) -> bool:
+    import platform
+
+    import backends
+    t = backends.target(arch)
+    return bool(t.tools) and platform.machine() in t.tools.host
 
 
 def size_name(n: int) -> str:
@@ -66,7 +82,7 @@ def target_order(arch: str) -> str:
     """The byte order of the programs `arch` compiles (little if it is unknown: it will fail)."""
     try:
         import backends
-        return backends.TARGET_ORDER.get(backends.canonical(arch, "little"), "little")
+        return backends.target(arch, "little").byteorder
     except Exception:       # noqa: BLE001 - an unknown arch is reported by its child
         return "little"
 
@@ -158,14 +174,15 @@ def run_child(path: str, order: str, arch: str, reps: int, profile: str | None,
 
 def verdict(n: int, r: dict) -> str:
     t = r["times"]["total"]
-    if n == 100_000 and r["arch"] == "x86_64":
+    if n == 100_000:
         rate = r["insns"] / t
-        return "ok" if rate >= TARGETS["insns_per_s_100k_x86_64"] else "below 200k insns/s"
+        want = TARGETS["insns_per_s_100k_host" if _is_host(r["arch"]) else "insns_per_s_100k"]
+        return "ok" if rate >= want else f"below {want // 1000}k insns/s"
     if n == 1_000_000:
-        slow = t >= TARGETS["seconds_1M"]
-        big = r["rss_peak_kib"] * 1024 >= TARGETS["peak_rss_1M"]
+        slow = t > TARGETS["seconds_1M"]
+        big = r["rss_peak_kib"] * 1024 > TARGETS["peak_rss_1M"]
         return "ok" if not (slow or big) else ", ".join(
-            w for w, bad in (("over 10 s", slow), ("over 1 GiB", big)) if bad)
+            w for w, bad in (("over 3 s", slow), ("over 300 MiB", big)) if bad)
     return ""
 
 
@@ -178,7 +195,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
                     help="comma-separated instruction counts (default 100000,1000000)")
     ap.add_argument("--arches", default=",".join(ARCHES),
-                    help="comma-separated backends (mips64 gets the big-endian program)")
+                    help="comma-separated backends (a big-endian target gets the big-endian "
+                    "program)")
     ap.add_argument("--reps", type=int, default=3, help="runs per measurement (best is kept)")
     ap.add_argument("--reps-1m", type=int, default=1, help="runs for sizes of 1M and more")
     ap.add_argument("--profile", choices=STAGES, help="print a cProfile of this stage")

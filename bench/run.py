@@ -3,7 +3,7 @@
     python -m bench.run            # the full run (several minutes)
     python -m bench.run --quick    # smaller corpus, fewer repetitions, sizes up to 10k
 
-Per target (x86_64, arm32 with cortex-a15 and cortex-a9, mips64, mips64el),
+Per registered target (and each of its other CPU models, as "arch/cpu"),
 each in a child process (so its peak RSS is its own), over the corpus of
 bench/corpus.py:
 
@@ -18,8 +18,8 @@ bench/corpus.py:
                       the native run must agree with the interpreter
   interpreter         eBPF instructions per second (its own child)
 
-and the anchors (bench/anchors.py): the running kernel's x86-64 JIT size for
-the same objects, and clang-19 -O2's native code for the compute programs
+and the anchors (bench/anchors.py): the running kernel's JIT size for the same
+objects (the host's architecture), and clang-19 -O2's native code for the compute programs
 (size, and instructions executed under Unicorn).  A backend that cannot be
 made yet is skipped with a note.  Writes bench/RESULTS.md, bench/results.json
 and bench/plots/*.png (or the --out directory).
@@ -43,9 +43,38 @@ if __package__ in (None, ""):           # `python bench/run.py` as well as `-m b
 
 from bench import corpus as C
 
-# what the issue asks (reported against, never asserted)
-EXEC_TARGET = {"x86_64": 1.2, "arm32": 3.0, "mips64": 1.6, "mips64el": 1.6}
-CLANG_SIZE_TARGET = 2.0
+# what the issues ask of each target (reported against, never asserted): bench/goals.json
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "goals.json")) as _f:
+    GOALS = json.load(_f)
+
+
+def exec_goal(arch: str) -> float:
+    return GOALS["exec"].get(arch, GOALS["default_exec"])
+
+
+def clang_size_goal(arch: str) -> float:
+    return GOALS["clang_size"].get(arch, GOALS["default_clang_size"])
+
+
+def host_target() -> str | None:
+    """The registered target this machine runs natively (its kernel JIT is the anchor)."""
+    import platform
+
+    import backends
+    return next((t.name for t in backends.targets() if t.tools and platform.machine()
+                 in t.tools.host), None)
+
+
+def anchors() -> list[str]:
+    """The clang anchors, one per registered target."""
+    import backends
+    return list(backends.names())
+
+
+def families(labels: list[str]) -> list[tuple[str, list[str]]]:
+    """(anchor, the bench labels read against it): one per target with a label."""
+    out = [(a, [lb for lb in labels if lb.split("/")[0] == a]) for a in anchors()]
+    return [(a, lbs) for a, lbs in out if lbs]
 THROUGHPUT_TARGET = 200_000
 
 
@@ -227,13 +256,13 @@ def geomean(xs) -> float | None:
 
 def anchor_ratios(results: dict) -> dict:
     """Per target: bpfjit against clang (size, executed) and against the kernel JIT (size)."""
-    from bench.anchors import ANCHOR_FOR
+    from bench.anchors import anchor_for
     clang = results["anchors"].get("clang", {})
     kernel = results["anchors"].get("kernel", {})
     out = {}
     for label, res in results["targets"].items():
         items = res.get("items", {})
-        a = ANCHOR_FOR[label]
+        a = anchor_for(label)
         size, ex = {}, {}
         for k in C.COMPUTE:
             r = items.get(k, {})
@@ -244,7 +273,7 @@ def anchor_ratios(results: dict) -> dict:
             if r.get("native_executed") and ce.get("insns_executed"):
                 ex[k] = r["native_executed"] / ce["insns_executed"]
         kj = {}
-        if label == "x86_64":
+        if label == host_target():
             for name, r in items.items():
                 j = kernel.get(name, {}).get("jited_prog_len")
                 if r.get("code_bytes") and j:
@@ -295,18 +324,19 @@ def check_targets(results: dict) -> list[dict]:
                              lambda r: r["rss_peak_mib"] < 1024)
     add("... with < 1 GiB peak (RSS of the compiling process)", v, ok, note)
     ratios = results.get("anchor_ratios", {})
-    x86 = ratios.get("x86_64", {})
-    if x86.get("kernel_size"):
-        worst = max(x86["kernel_size"].items(), key=lambda kv: kv[1])
-        add("x86-64 code no larger than the kernel's JIT",
-            f"geomean {x86['kernel_size_geomean']:.2f}x, worst {worst[1]:.2f}x ({worst[0]})",
+    host = host_target()
+    hr = ratios.get(host, {}) if host else {}
+    if hr.get("kernel_size"):
+        worst = max(hr["kernel_size"].items(), key=lambda kv: kv[1])
+        add(f"{host} code no larger than the kernel's JIT",
+            f"geomean {hr['kernel_size_geomean']:.2f}x, worst {worst[1]:.2f}x ({worst[0]})",
             worst[1] <= 1.0)
     else:
-        add("x86-64 code no larger than the kernel's JIT", "-", None,
-            "no x86-64 backend or no kernel")
+        add("host code no larger than the kernel's JIT", "-", None,
+            "no backend for this host, or no kernel")
     for label, res in results["targets"].items():
         s = res.get("summary", {})
-        limit = EXEC_TARGET[label.split("/")[0]]
+        limit = exec_goal(label.split("/")[0])
         v = s.get("compute_exec_ratio")
         items = res.get("items", {})
         agreeing = sum(1 for k in C.COMPUTE if items.get(k, {}).get("agree"))
@@ -316,9 +346,10 @@ def check_targets(results: dict) -> list[dict]:
             f"{v:.2f}" if v else "-", None if v is None else v <= limit, note)
     for label, r in ratios.items():
         v, worst = r.get("clang_size_geomean"), r.get("clang_size_max")
-        add(f"{label}: within {CLANG_SIZE_TARGET}x of clang -O2 code size (compute programs)",
+        goal = clang_size_goal(label.split("/")[0])
+        add(f"{label}: within {goal}x of clang -O2 code size (compute programs)",
             f"geomean {v:.2f}x, worst {worst:.2f}x" if v else "-",
-            None if v is None else worst <= CLANG_SIZE_TARGET)
+            None if v is None else worst <= goal)
     return rows
 
 
@@ -405,8 +436,8 @@ def markdown(results: dict) -> str:
     L += ["", "## Compute programs: code size (bytes)", ""]
     if "error" in clang:
         L.append(f"clang anchor not measured: {CS.cell(clang['error'])}")
-    head = ["program", "eBPF insns", "kernel x86 JIT"]
-    for a in ("x86_64", "armv7", "mips64"):
+    head = ["program", "eBPF insns", f"kernel JIT ({host_target() or 'host'})"]
+    for a in anchors():
         head.append(f"clang {a}")
     head += [f"bpfjit {lb}" for lb in labels]
     L += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
@@ -414,7 +445,7 @@ def markdown(results: dict) -> str:
     for k in C.COMPUTE:
         row = [k, str(interp_items.get(k, {}).get("insns", "-")),
                str(kernel.get(k, {}).get("jited_prog_len", "-"))]
-        for a in ("x86_64", "armv7", "mips64"):
+        for a in anchors():
             cs = clang.get("static", {}).get(a, {}).get(k)
             row.append(f"{cs['bytes']} ({cs['insns']} insns)" if cs else "-")
         for lb in labels:
@@ -432,7 +463,7 @@ def markdown(results: dict) -> str:
           "Native instructions executed per eBPF instruction executed (same input; "
           "clang's code runs the same C under Unicorn).", ""]
     head = ["program", "eBPF executed", "interp insns/s"]
-    head += [f"clang {a}" for a in ("x86_64", "armv7", "mips64")]
+    head += [f"clang {a}" for a in anchors()]
     head += [f"bpfjit {lb}" for lb in labels]
     L += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for k in C.COMPUTE:
@@ -440,7 +471,7 @@ def markdown(results: dict) -> str:
         n = ir.get("ebpf_executed")
         row = [k, str(n or "-"),
                _ips(n / ir["interp_seconds"]) if n and ir.get("interp_seconds") else "-"]
-        for a in ("x86_64", "armv7", "mips64"):
+        for a in anchors():
             ce = clang.get("executed", {}).get(a, {}).get(k, {})
             if ce.get("insns_executed") and n:
                 mark = "" if ce.get("result") == _order_result(results, k, a) else " (result differs!)"
@@ -517,8 +548,8 @@ def markdown(results: dict) -> str:
 
 def _order_result(results: dict, kernel: str, anchor: str) -> str | None:
     """The interpreter's result for `kernel` in the anchor's byte order."""
-    from bench.anchors import ANCHOR_ORDER
-    if ANCHOR_ORDER[anchor] == "little":
+    from bench.anchors import anchor_order
+    if anchor_order(anchor) == "little":
         return results["interp"].get("items", {}).get(kernel, {}).get("result")
     return results.get("interp_big", {}).get(kernel)
 
@@ -556,15 +587,16 @@ def plots(results: dict, outdir: str) -> list[str]:
     progs = list(C.COMPUTE)
     x = range(len(progs))
 
-    # code size: one panel per architecture family
-    families = [("x86_64", ["x86_64"]), ("armv7", [lb for lb in labels if lb.startswith("arm32")]),
-                ("mips64", [lb for lb in labels if lb.startswith("mips64")])]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5), sharey=False)
-    for ax, (anchor, lbs) in zip(axes, families):
+    # code size: one panel per target (its labels against its clang anchor)
+    fams = families(labels)
+    fig, axes = plt.subplots(1, len(fams), figsize=(5.4 * len(fams), 5), sharey=False,
+                             squeeze=False)
+    axes = axes[0]
+    for ax, (anchor, lbs) in zip(axes, fams):
         series = [(f"clang -O2 {anchor}",
                    [clang.get("static", {}).get(anchor, {}).get(k, {}).get("bytes", 0)
                     for k in progs])]
-        if anchor == "x86_64":
+        if anchor == host_target():
             series.append(("kernel JIT", [kernel.get(k, {}).get("jited_prog_len", 0)
                                           for k in progs]))
         for lb in lbs:
@@ -589,9 +621,10 @@ def plots(results: dict, outdir: str) -> list[str]:
     written.append(path)
 
     # executed native instructions per eBPF instruction
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    fig, axes = plt.subplots(1, len(fams), figsize=(5.4 * len(fams), 5), squeeze=False)
+    axes = axes[0]
     interp_items = results["interp"].get("items", {})
-    for ax, (anchor, lbs) in zip(axes, families):
+    for ax, (anchor, lbs) in zip(axes, fams):
         series = []
         n = [interp_items.get(k, {}).get("ebpf_executed") or 0 for k in progs]
         ce = clang.get("executed", {}).get(anchor, {})
@@ -606,7 +639,7 @@ def plots(results: dict, outdir: str) -> list[str]:
         width = 0.8 / len(series)
         for i, (name, ys) in enumerate(series):
             ax.bar([j + i * width for j in x], ys, width, label=name)
-        limit = EXEC_TARGET["arm32" if anchor == "armv7" else anchor]
+        limit = exec_goal(anchor)
         ax.axhline(limit, color="red", linestyle="--", linewidth=1, label=f"target {limit}")
         ax.axhline(1.0, color="grey", linewidth=0.5)
         ax.set_xticks([j + 0.4 - width / 2 for j in x], progs, rotation=30)

@@ -14,11 +14,16 @@ import zlib
 
 import pytest
 
+import backends
+
 from bench import anchors, compile_speed, corpus
 from bench import run as bench_run
 
 PACKET = corpus.PACKET
 FMT = {"little": "<", "big": ">"}
+
+# one registered target of each byte order (the first of each): the smoke run stays short
+ONE_PER_ORDER = tuple({t.byteorder: t.name for t in reversed(backends.targets())}.values())
 
 
 # ---------------------------------------------------------------- expected values, from the spec
@@ -107,7 +112,8 @@ def test_kernel_variant_of_generated_program():
 def test_clang_anchor_runs_the_same_c_and_gets_the_same_results():
     a = anchors.clang_anchors(PACKET)
     assert "error" not in a, a.get("error")
-    for arch, order in anchors.ANCHOR_ORDER.items():
+    for arch in anchors.CLANG_TARGETS:
+        order = anchors.anchor_order(arch)
         for kernel in CHECKED:
             st = a["static"][arch][kernel]
             assert st["bytes"] > 0 and st["insns"] > 0
@@ -134,7 +140,7 @@ def test_kernel_jit_anchor_loads_a_compute_program():
 # ---------------------------------------------------------------- the scripts end to end
 
 def test_run_quick_writes_the_reports(tmp_path):
-    args = ["--quick", "--only", "fnv1a,csum", "--targets", "x86_64,mips64", "--no-kernel",
+    args = ["--quick", "--only", "fnv1a,csum", "--targets", ",".join(ONE_PER_ORDER), "--no-kernel",
             "--no-compile-speed", "--no-clang", "--out", str(tmp_path)]   # clang: tested above
     assert bench_run.main(args) == 0
     results = json.loads((tmp_path / "results.json").read_text())
@@ -145,7 +151,7 @@ def test_run_quick_writes_the_reports(tmp_path):
     assert set(interp) == {"fnv1a", "csum"}
     assert interp["fnv1a"]["result"] == stored(fnv1a(PACKET), "little")
     assert interp["csum"]["result"] == stored(inet_csum(PACKET, "little"), "little")
-    for label in ("x86_64", "mips64"):
+    for label in ONE_PER_ORDER:
         t = results["targets"][label]
         if "skipped" in t:                              # backend not there yet: a note, no numbers
             assert label in text and "skipped" in text
@@ -160,7 +166,7 @@ def test_run_quick_writes_the_reports(tmp_path):
 
 
 def test_compile_speed_measures_a_small_program():
-    result = compile_speed.measure([300], ["x86_64"], kernel=False, fixtures=False)
+    result = compile_speed.measure([300], [ONE_PER_ORDER[0]], kernel=False, fixtures=False)
     (row,) = result["rows"]
     assert "error" not in row, row
     with open(compile_speed.gen_path(300, "little"), "rb") as f:

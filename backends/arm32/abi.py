@@ -335,6 +335,15 @@ class RunSpec(EmuIds):
         uc.reg_write(self.sp_reg, sp)
         return sp
 
+    def enter_c(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int) -> int:
+        """AAPCS: four word arguments in r0-r3, lr = the return address."""
+        sp &= ~(STACK_ALIGN - 1)
+        for reg, value in zip(self._r, args):
+            uc.reg_write(reg, value & 0xFFFF_FFFF)
+        uc.reg_write(self._lr, sentinel)
+        uc.reg_write(self.sp_reg, sp)
+        return sp
+
     def frame_pointer(self, uc: Any) -> int:
         """r10 of the function calling a helper: its slot at the trampoline's sp (blx
         pushes nothing, so that is the caller's sp)."""

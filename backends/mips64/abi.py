@@ -255,6 +255,16 @@ class MipsRun(EmuIds):
         uc.reg_write(_uc(Gpr.SP), sp)
         return sp
 
+    def enter_c(self, uc, entry: int, sp: int, args: tuple, sentinel: int) -> int:
+        """n64: arguments in a0..a7, ra = the return address, t9 = the callee (PIC)."""
+        sp &= ~(STACK_ALIGN - 1)
+        for reg, value in zip(HELPER_ARGS, args):
+            uc.reg_write(_uc(reg), value & M64)
+        uc.reg_write(_uc(Gpr.RA), sentinel)
+        uc.reg_write(_uc(Gpr.T9), entry)
+        uc.reg_write(_uc(Gpr.SP), sp)
+        return sp
+
     def frame_pointer(self, uc) -> int:
         """eBPF r10 of the function whose helper call the trampoline is serving."""
         return uc.reg_read(_uc(R10_HOME)) & M64

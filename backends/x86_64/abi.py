@@ -173,6 +173,14 @@ class RunSpec(EmuIds):
             uc.reg_write(self._uc_reg(self.regmap[r]), value & 0xFFFF_FFFF_FFFF_FFFF)
         return sp
 
+    def enter_c(self, uc: Any, entry: int, sp: int, args: tuple, sentinel: int) -> int:
+        sp = (sp & ~(STACK_ALIGN - 1)) - RETURN_ADDRESS    # == 8 mod 16, as right after `call`
+        uc.mem_write(sp, sentinel.to_bytes(8, "little"))
+        uc.reg_write(self.sp_reg, sp)
+        for reg, value in zip(ARG_REGS, args):
+            uc.reg_write(self._uc_reg(reg), value & 0xFFFF_FFFF_FFFF_FFFF)
+        return sp
+
     def frame_pointer(self, uc: Any) -> int:
         """r10 of the function calling a helper: rbp (callee-saved, so the trampoline
         finds it as that function left it)."""
