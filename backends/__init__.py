@@ -29,7 +29,7 @@ def targets() -> tuple[Target, ...]:
     out: list[Target] = []
     for package in PACKAGES:
         t = importlib.import_module(package).TARGET
-        out.extend(t if isinstance(t, tuple) else (t,))
+        out.extend((t,) if isinstance(t, Target) else t)
     return tuple(out)
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import importlib
 import struct
-from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Callable, NamedTuple, Protocol
 
@@ -36,8 +35,7 @@ from jit.lir import (CallHelper, CallLocal, LirFunc, LirProgram, LoadAddr, Symbo
 
 # ------------------------------------------------------------------ facts
 
-@dataclass(frozen=True)
-class Caps:
+class Caps(NamedTuple):
     """What the machine can do, for the common lowering and the tests."""
     alu32_zext: bool            # a 32-bit ALU op leaves the upper 32 bits zero
     byteorder: str              # "little" or "big"
@@ -50,8 +48,7 @@ class Caps:
     branch_reach: int = 0       # bytes the shortest conditional branch reaches (forward)
 
 
-@dataclass(frozen=True)
-class AbiSpec:
+class AbiSpec(NamedTuple):
     """Calling-convention facts the frame planner and the runner need."""
     word: int                   # bytes per saved register
     stack_align: int            # sp alignment at a call
@@ -61,17 +58,15 @@ class AbiSpec:
     callee_saved: tuple         # names
 
 
-@dataclass(frozen=True)
-class Cpu:
+class Cpu(NamedTuple):
     """One CPU model a target can compile for (the first of `Target.cpus` is the default)."""
     name: str
-    caps: dict = field(default_factory=dict)   # Caps fields this model changes (hw_div=False)
+    caps: dict = {}                            # Caps fields this model changes (hw_div=False)
     uc_cpu: str | None = None                  # Unicorn CPU model constant, by name
     note: str = ""                             # for --help
 
 
-@dataclass(frozen=True)
-class Emu:
+class Emu(NamedTuple):
     """Unicorn and capstone ids, by name: resolved only when something runs or
     disassembles, so that compiling imports neither."""
     uc_arch: str                # "UC_ARCH_X86"
@@ -109,8 +104,7 @@ class Rel(NamedTuple):
     name: str = ""              # the psABI's name (as readelf prints it)
 
 
-@dataclass(frozen=True)
-class ElfSpec:
+class ElfSpec(NamedTuple):
     """What `compile --format elf` writes for this target."""
     elfclass: int               # 32 or 64
     machine: int                # e_machine
@@ -150,8 +144,7 @@ DATA64 = Field("data64", lambda c, off: c.get(off, "Q"),
                lambda c, off, v: c.put(off, "Q", v & (1 << 64) - 1))
 
 
-@dataclass(frozen=True)
-class Toolchain:
+class Toolchain(NamedTuple):
     """The target's outside tools, for the oracles, the platform-ABI runs and the bench
     anchors: what a user of the target builds, assembles, links and runs code with."""
     triple: str                     # GNU triple, the prefix of binutils/gcc ("arm-linux-gnueabihf")
@@ -176,8 +169,7 @@ class Toolchain:
         return f"{self.gcc or self.triple}-gcc"
 
 
-@dataclass(frozen=True)
-class Rotation:
+class Rotation(NamedTuple):
     """Register-map rotation for tests: eBPF r0-r9 move along a ring of homes so that
     register-specific encoder mistakes show.  Calls pin r0-r5 to the C ABI, so a
     program with calls is either refused or compiled with the standard map."""
@@ -284,8 +276,7 @@ class Reloc(NamedTuple):
     sym: Symbol
 
 
-@dataclass
-class NativeFunc:
+class NativeFunc(NamedTuple):
     name: str
     offset: int                 # entry
     size: int
@@ -293,16 +284,15 @@ class NativeFunc:
     start_pc: int
 
 
-@dataclass
-class Compiled:
+class Compiled(NamedTuple):
     """A backend's output for one program, before `jit.image.Image` wraps it."""
     code: bytes
     base: int
     funcs: list                 # NativeFunc, entry first
     pc_map: list                # sorted (native offset, eBPF pc)
-    relocs: list = field(default_factory=list)
-    passes: int = 0
-    runtime: list = field(default_factory=list)   # (name, offset, size) of backend runtime routines
+    relocs: list                # Reloc, by offset
+    passes: int                 # layout passes the code buffer made
+    runtime: list               # (name, offset, size) of backend runtime routines
 
 
 class FuncLabels(NamedTuple):
@@ -310,21 +300,23 @@ class FuncLabels(NamedTuple):
     tail: int                   # where a tail call into it lands (the emitter binds both)
 
 
-@dataclass
 class EmitContext:
     """Everything one compile gives a backend's emitter."""
-    buf: CodeBuffer
-    lir: LirProgram
-    link: Callable[[Symbol], int]   # symbol -> run-time address
-    base: int                       # load address of the code
-    caps: Caps
-    cpu: str
-    rotate: int                     # 0 unless a test rotates the register map
-    funcs: list                     # FuncLabels per function, made before any is emitted
-    # relocations, resolved once the layout is final:
-    relocs: list = field(default_factory=list)   # (label, delta, kind, sym): at label + delta
-    sites: list = field(default_factory=list)    # ([address], delta, kind, sym): the address
-    #                                               a fixed hole's encoder saw
+
+    def __init__(self, buf: CodeBuffer, lir: LirProgram, link: Callable[[Symbol], int],
+                 base: int, caps: Caps, cpu: str, rotate: int, funcs: list) -> None:
+        self.buf = buf
+        self.lir = lir
+        self.link = link                # symbol -> run-time address
+        self.base = base                # load address of the code
+        self.caps = caps
+        self.cpu = cpu
+        self.rotate = rotate            # 0 unless a test rotates the register map
+        self.funcs = funcs              # FuncLabels per function, made before any is emitted
+        # relocations, resolved once the layout is final:
+        self.relocs: list = []          # (label, delta, kind, sym): at label + delta
+        self.sites: list = []           # ([address], delta, kind, sym): the address a fixed
+        #                                 hole's encoder saw
 
     def reloc(self, kind: str, sym: Symbol, delta: int = 0) -> None:
         """A relocation at the current position + delta."""
@@ -342,10 +334,18 @@ class Emitter(Protocol):
         (name, label their callers branch to, emit())."""
 
 
+def lazy(module: str, name: str) -> Callable:
+    """`module.name`, imported on the first call: a Target names its emitter this way so
+    that reading the registry (--help, the CLI's choices) imports no instruction selection."""
+    def make(*args, **kw):
+        return getattr(importlib.import_module(module), name)(*args, **kw)
+    make.__qualname__ = f"lazy({module}.{name})"
+    return make
+
+
 # ------------------------------------------------------------------ the Target record
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """One architecture, as data.  `backends/<arch>/__init__.py` exports one."""
     name: str                       # canonical: "x86_64"
     summary: str                    # one line for --help ("x86-64, System V")
@@ -405,7 +405,7 @@ class Backend:
         model = target.cpu(cpu)
         self.cpu = model.name if model is not None else ""
         self.cpu_model = model
-        self.caps = replace(target.caps, **model.caps) if model is not None else target.caps
+        self.caps = target.caps._replace(**model.caps) if model is not None else target.caps
         self.abi = target.abi
         self.rotate = rotate
         self._run: RunSpec | None = None

@@ -51,10 +51,9 @@ the preserved registers to the default map.
 """
 from __future__ import annotations
 
-from backends.base import Caps, Cpu, Rotation, Target
+from backends.base import Caps, Cpu, Rotation, Target, lazy
 
 from .abi import ABI, ELF, EMU, TOOLS, RunSpec
-from .emit import Emitter
 
 TARGET = Target(
     name="arm32",
@@ -67,7 +66,7 @@ TARGET = Target(
     abi=ABI,
     emu=EMU,
     elf=ELF,
-    emitter=Emitter,
+    emitter=lazy("backends.arm32.emit", "Emitter"),
     runspec=lambda backend: RunSpec(backend.cpu_model.uc_cpu),
     cpus=(Cpu("cortex-a15", uc_cpu="UC_CPU_ARM_CORTEX_A15", note="udiv/sdiv"),
           Cpu("cortex-a9", caps={"hw_div": False}, uc_cpu="UC_CPU_ARM_CORTEX_A9",

@@ -15,11 +15,8 @@ standard map.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
-from backends.base import Caps, Rotation, Target
+from backends.base import Caps, Rotation, Target, lazy
 from backends.mips64 import abi
-from backends.mips64.emit import Emitter
 from backends.mips64.regs import ROTATION_RING
 
 BIG = Target(
@@ -35,13 +32,13 @@ BIG = Target(
     abi=abi.ABI,
     emu=abi.EMU_BY_ORDER["big"],
     elf=abi.ELF,
-    emitter=Emitter,
+    emitter=lazy("backends.mips64.emit", "Emitter"),
     runspec=lambda backend: abi.MipsRun(backend.caps.byteorder),
     rotation=Rotation(with_calls="ignore", ring=len(ROTATION_RING)),
     insn_align=4,
     tools=abi.toolchain("big"),
 )
-LITTLE = replace(BIG, name="mips64el", summary="MIPS64r2, n64, little-endian",
-                 aliases=("mips64le",), caps=replace(BIG.caps, byteorder="little"),
-                 emu=abi.EMU_BY_ORDER["little"], tools=abi.toolchain("little"))
+LITTLE = BIG._replace(name="mips64el", summary="MIPS64r2, n64, little-endian",
+                      aliases=("mips64le",), caps=BIG.caps._replace(byteorder="little"),
+                      emu=abi.EMU_BY_ORDER["little"], tools=abi.toolchain("little"))
 TARGET = (BIG, LITTLE)

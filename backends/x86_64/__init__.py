@@ -11,9 +11,8 @@ run spec follows the rotation (r1/r2 in, r0 out).
 """
 from __future__ import annotations
 
-from backends.base import Caps, Rotation, Target
+from backends.base import Caps, Rotation, Target, lazy
 from backends.x86_64.abi import ABI, ELF, EMU, TOOLS, RunSpec
-from backends.x86_64.emit import Emitter
 from backends.x86_64.regs import ROTATABLE, register_map
 
 TARGET = Target(
@@ -28,7 +27,7 @@ TARGET = Target(
     abi=ABI,
     emu=EMU,
     elf=ELF,
-    emitter=Emitter,
+    emitter=lazy("backends.x86_64.emit", "Emitter"),
     runspec=lambda backend: RunSpec(register_map(backend.rotate)),
     rotation=Rotation(with_calls="refuse", ring=ROTATABLE),
     insn_align=1,
