@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, NamedTuple
 
 from jit.errors import BpfjitError, RunError, UnsupportedError
-from jit.helpers import KERNEL, Env, Helper
+from jit.helpers import HELPER_SETS, KERNEL, Env, Helper
 from jit.interp import DEFAULT_BUDGET, Result, add_ctx, add_packet, run as interp_run, stack_region
 from jit.maps import (BPF_EXIST, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP,
                       BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE,
@@ -898,7 +898,6 @@ def prepare(obj: Object | None, prog: Program, *, packet: bytes | None = None,
         if helpers == "kernel":
             hset = kernel_helpers()
         else:
-            from jit.helpers import HELPER_SETS
             if helpers not in HELPER_SETS:
                 raise BpfjitError(f"unknown helper set {helpers!r}")
             hset = HELPER_SETS[helpers]

@@ -28,6 +28,7 @@ import struct
 from typing import Callable, NamedTuple
 
 from backends.base import DATA32, DATA64, CodeView, ElfSpec, sext
+from jit.driver import linker
 from jit.errors import BpfjitError
 from jit.image import Image
 from jit.lir import Symbol, SymKind
@@ -95,7 +96,6 @@ def _addend(group: list, t: ElfSpec, code: CodeView, image: Image, s: int, bits:
 
 
 def _default_link(image: Image) -> Callable[[Symbol], int]:
-    from jit.driver import linker
     return linker(image.program)
 
 

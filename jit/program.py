@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jit.isa import Insn, slot_pcs
+from jit.errors import BpfjitError, IsaError
+from jit.isa import Insn, decode, slot_pcs
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,6 @@ class Object:
     license: str = ""
 
     def program(self, name: str | None = None, section: str | None = None) -> Program:
-        from jit.errors import BpfjitError
         for p in self.programs:
             if (name is None or p.name == name) and (section is None or p.section == section):
                 return p
@@ -137,8 +137,6 @@ def _s32(v: int) -> int:
 def from_bytecode(data: bytes, *, byteorder: str = "little", file: str = "<bytes>",
                   name: str = "main") -> Program:
     """A Program from raw bytecode (a file of 8-byte slots)."""
-    from jit.errors import IsaError
-    from jit.isa import decode
     try:
         insns = decode(data, byteorder)
     except IsaError as e:

@@ -23,8 +23,10 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
+from jit import lir
 from jit.buffer import BranchForm, CodeBuffer
 from jit.errors import EncodingError
+from jit.lir import R10, Alu, AtomicOp, Imm, Op
 
 from . import enc
 from .enc import Cond, Reg, Shift
@@ -572,7 +574,6 @@ FRAME_ADDR_MAX = 4096
 
 def fold_frame_addr(ops: list) -> list:
     """Replace `mov64 rX, r10` + `add64 rX, #k` (nothing in between) by FrameAddr."""
-    from jit.lir import R10, Alu, Imm, Op
     out = []
     i, n = 0, len(ops)
     while i < n:
@@ -618,7 +619,6 @@ def _reg(o) -> bool:
 
 
 def _t_alu(op, live: int) -> int:
-    from jit.lir import Op
     d, s, o = op.dst, op.src, op.op
     lo_live, hi_live = live >> 2 * d & 1, live >> (2 * d + 1) & 1
     if op.width == 32:
@@ -711,7 +711,6 @@ def _t_store(op, live: int) -> int:
 
 
 def _t_atomic(op, live: int) -> int:
-    from jit.lir import AtomicOp
     width = _both if op.size == 8 else (lambda r: _bit(r, 0))
     if op.op == AtomicOp.CMPXCHG:
         return (live & ~_both(0)) | _addr(op.base) | width(op.src) | width(0)
@@ -747,7 +746,6 @@ def _t_none(op, live: int) -> int:
 
 @functools.lru_cache(maxsize=None)
 def _transfers() -> dict:
-    from jit import lir
     return {lir.Alu: _t_alu, lir.Neg: _t_neg, lir.MovSx: _t_movsx, lir.Zext: _t_zext,
             lir.Bswap: _t_bswap, lir.Trunc: _t_trunc, lir.LoadImm: _t_def,
             lir.LoadAddr: _t_def, lir.Load: _t_load, lir.Store: _t_store,
@@ -764,7 +762,6 @@ def live_before(op, live: int) -> int:
 def _cfg(ops: list) -> tuple[list, list, list]:
     """The basic blocks of one function: [start, end) op ranges (a label starts one, a
     jump/branch/exit ends one), each block's successors and each block's predecessors."""
-    from jit import lir
     n = len(ops)
     starts = [0]
     for i, op in enumerate(ops):
@@ -862,8 +859,6 @@ CALL_CLOBBERS = sum(1 << r for r in (0, 1, 2, 3, 4, 5, 11))
 
 def _z_op(op, k: int) -> int:
     """Known-zero upper halves after `op`, given k before it."""
-    from jit import lir
-    from jit.lir import AtomicOp, Op
     t = type(op)
     if t in (lir.Load, lir.Store, lir.Atomic):
         if op.base != 10 and op.off == 0:

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any, Iterable, NamedTuple
 
-from jit import isa
+from jit import analysis, driver, isa
 from jit.isa import LDDW, Alu, Atomic, Cls, Insn, Jmp, Mode, Size, Src
 from jit.program import MapDef, Object, Program, from_bytecode
 
@@ -334,8 +334,7 @@ class Case:
                       byteorder=self.byteorder)
 
     def inputs(self, max_insns: int = 1_000_000):
-        from jit.driver import Inputs
-        return Inputs(mem=self.mem, map_seeds={k: list(v) for k, v in self.map_seeds.items()},
+        return driver.Inputs(mem=self.mem, map_seeds={k: list(v) for k, v in self.map_seeds.items()},
                       helpers="kernel", max_insns=max_insns)
 
     def with_insns(self, index: int, insns: list[Insn]) -> "Case":
@@ -356,7 +355,6 @@ def make_program(insns: list[Insn], order: str, name: str, maps: list[MapDef], *
 
 def validate(case: Case) -> list:
     """Every CheckError of every program of the case (empty when it is valid)."""
-    from jit import analysis, driver
     problems = []
     for p in case.programs:
         problems += analysis.check(p, helpers=driver.helper_set("kernel", p))
