@@ -73,6 +73,10 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu", help="the CPU model of targets that have several: "
                    + _registry_help()["cpus"])
     p.add_argument("--harden", action="store_true", help="constant blinding")
+    p.add_argument("--no-kernel-rules", action="store_true",
+                   help="run frames the kernel's BPF_PROG_TEST_RUN refuses with EINVAL (XDP "
+                   "and skb frames under 14 bytes, IPv4 skbs under 34, IPv6 skbs under 54, "
+                   "skbs over 3712)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -194,7 +198,8 @@ def _inputs(args: argparse.Namespace):
     return driver.Inputs(mem=driver.read_bytes_arg(args.mem, "mem"),
                          packet=driver.read_bytes_arg(args.packet, "packet"),
                          ctx=driver.read_bytes_arg(args.ctx, "ctx"), map_seeds=seeds,
-                         helpers=args.helpers, max_insns=args.max_insns)
+                         helpers=args.helpers, max_insns=args.max_insns,
+                         kernel_rules=not args.no_kernel_rules)
 
 
 def _read_map_seed(path: str) -> list:

@@ -110,6 +110,48 @@ def context_kind(prog_type: str) -> CtxKind:
     return CONTEXTS.get(prog_type, RAW)
 
 
+# ---------------------------------------------------------------- the kernel's input rules
+
+# What BPF_PROG_TEST_RUN refuses with EINVAL before it runs anything (net/bpf/test_run.c;
+# measured on the running kernel by tests/test_kernel_rules.py): every frame needs an
+# Ethernet header; an skb whose ethertype says IPv4 or IPv6 needs that header too (the
+# test run reads the addresses from it); an skb lives in one page after its headroom and
+# the shared info (3712 bytes of frame on x86-64).
+SKB_MAX_FRAME = 3712
+_L3_MIN = {0x0800: (ETH_HLEN + 20, "IPv4"), 0x86DD: (ETH_HLEN + 40, "IPv6")}
+
+
+class InputRefused(BpfjitError):
+    """A frame the kernel's test run would refuse (EINVAL): one line naming the rule."""
+
+
+def kernel_input_rule(kind: CtxKind, frame: bytes) -> str | None:
+    """Why BPF_PROG_TEST_RUN refuses `frame` for a program of context `kind` (None: it
+    runs it)."""
+    if kind.ctx not in ("xdp", "skb"):
+        return None
+    what = "an XDP frame" if kind.ctx == "xdp" else "an skb"
+    if len(frame) < ETH_HLEN:
+        return (f"{what} shorter than an Ethernet header ({len(frame)} < {ETH_HLEN} bytes)")
+    if kind.ctx == "skb":
+        proto = int.from_bytes(frame[12:14], "big")
+        need = _L3_MIN.get(proto)
+        if need is not None and len(frame) < need[0]:
+            return (f"an skb with ethertype {proto:#06x} ({need[1]}) shorter than its "
+                    f"Ethernet and {need[1]} headers ({len(frame)} < {need[0]} bytes)")
+        if len(frame) > SKB_MAX_FRAME:
+            return f"an skb longer than one page holds ({len(frame)} > {SKB_MAX_FRAME} bytes)"
+    return None
+
+
+def check_input(prog_type: str, frame: bytes | None) -> None:
+    """Raise InputRefused where the kernel's test run refuses the frame."""
+    why = kernel_input_rule(context_kind(prog_type), frame or b"")
+    if why is not None:
+        raise InputRefused(f"the kernel's BPF_PROG_TEST_RUN refuses {why} with EINVAL "
+                           "(--no-kernel-rules runs it anyway)")
+
+
 # ---------------------------------------------------------------- return values
 
 XDP_ACTIONS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
@@ -873,7 +915,8 @@ MapSeeds = dict[str, "Iterable[tuple[bytes, bytes]] | dict[bytes, bytes]"]
 
 def prepare(obj: Object | None, prog: Program, *, packet: bytes | None = None,
             ctx: bytes | dict[str, int] | None = None, map_seeds: MapSeeds | None = None,
-            helpers: str | dict = "kernel", seed: int = 0) -> Prepared:
+            helpers: str | dict = "kernel", seed: int = 0,
+            kernel_rules: bool = False) -> Prepared:
     """Memory, maps, context and helper set for running `prog` of `obj`.
 
     packet     the frame (from the Ethernet header on) for xdp and skb programs;
@@ -884,7 +927,11 @@ def prepare(obj: Object | None, prog: Program, *, packet: bytes | None = None,
     map_seeds  map name -> (key, value) pairs put in before the run, as
                `bpftool map update` would
     helpers    "kernel" (kernel_helpers()), "conformance", or an id -> Helper dict
+    kernel_rules  refuse (InputRefused) a given frame the kernel's test run refuses
+                  (jit.driver asks for it; tests of programs on truncated frames do not)
     """
+    if kernel_rules and packet is not None:
+        check_input(prog.prog_type, packet)
     programs = obj.programs if obj is not None else [prog]
     memory = Memory(prog.byteorder)
     memory.add(stack_region())

@@ -193,6 +193,7 @@ class Inputs:
     helpers: str | dict | None = None
     max_insns: int = 1_000_000
     seed: int = 0
+    kernel_rules: bool = True   # refuse a given frame the kernel's BPF_PROG_TEST_RUN refuses
 
 
 def prepare(obj: Object, prog: Program, inputs: Inputs):
@@ -207,7 +208,8 @@ def prepare(obj: Object, prog: Program, inputs: Inputs):
             contexts = None
         if contexts is not None and hasattr(contexts, "prepare"):
             p = contexts.prepare(obj, prog, packet=inputs.packet, ctx=inputs.ctx,
-                                 map_seeds=inputs.map_seeds, helpers=hs, seed=inputs.seed)
+                                 map_seeds=inputs.map_seeds, helpers=hs, seed=inputs.seed,
+                                 kernel_rules=inputs.kernel_rules)
             return p.env, p.r1, p.r2, hs
     env, r1, r2 = interp.setup(prog, mem=inputs.mem, packet=inputs.packet, ctx=inputs.ctx,
                                helpers=hs, seed=inputs.seed, programs=programs)
