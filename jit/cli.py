@@ -97,6 +97,9 @@ def parser() -> argparse.ArgumentParser:
     _add_inputs(p)
     p.add_argument("--arch", default="interp",
                    help=f"interp (default), {names['arches']}")
+    p.add_argument("--native", action="store_true",
+                   help="run the backend's code on this CPU (in a child process) instead of "
+                        "under Unicorn: the host's own architecture only")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = cmd("disasm", "print eBPF instructions as llvm-objdump -d does")
@@ -225,7 +228,10 @@ def _read_map_seed(path: str) -> list:
 def cmd_run(args: argparse.Namespace) -> int:
     from jit import driver
     obj, prog = _load(args)
-    result = driver.run(obj, prog, args.arch, _inputs(args), cpu=args.cpu, harden=args.harden)
+    if args.native and args.arch == driver.INTERP:
+        raise BpfjitError("--native runs a backend's code: give --arch (the host's own)")
+    result = driver.run(obj, prog, args.arch, _inputs(args), cpu=args.cpu, harden=args.harden,
+                        native=args.native)
     if result.fault is not None:
         f = result.fault
         f.where(file=prog.file, func=_func_name(prog, f.pc))

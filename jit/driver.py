@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from jit.errors import BpfjitError, ElfError
+from jit.errors import BpfjitError, ElfError, UnsupportedError
 from jit.image import Image
 from jit.lir import Symbol, SymKind
 from jit.program import Object, Program, from_bytecode
@@ -221,10 +221,12 @@ def prepare(obj: Object, prog: Program, inputs: Inputs):
 
 def run(obj: Object, prog: Program, arch: str = INTERP, inputs: Inputs | None = None, *,
         cpu: str | None = None, harden: bool = False, options: dict | None = None,
-        count_insns: bool = False, facts: Any = None, images: list | None = None):
+        count_insns: bool = False, facts: Any = None, images: list | None = None,
+        native: bool = False):
     """Run `prog` on the interpreter or a backend; returns a `jit.interp.Result`.
 
     Faults, the instruction budget and helper errors land in `Result.fault`.
+    `native` runs the backend's code on the host CPU (`jit.native`) instead of Unicorn.
     """
     from jit import interp, runner
     inputs = inputs or Inputs()
@@ -236,17 +238,31 @@ def run(obj: Object, prog: Program, arch: str = INTERP, inputs: Inputs | None = 
         return interp.run(prog, env=env, r1=r1, r2=r2, helpers=hs, max_insns=inputs.max_insns,
                           stack_depths=facts.depths, programs=programs,
                           depths_of=lambda p: analyse(p, hs).depths)
+    if native:
+        _refuse_native(arch, prog)
     if images is None:
         images = compile_for_run(obj, prog, arch, hs, cpu=cpu, harden=harden, options=options,
                                  facts=facts)
     restore = _point_prog_arrays(env, obj, images)
     try:
-        result = runner.run(images, env, r1, r2, helpers=hs, max_insns=inputs.max_insns,
-                            count_insns=count_insns)
+        if native:
+            from jit import native as N
+            result = N.run(images, env, r1, r2, helpers=hs, max_insns=inputs.max_insns)
+        else:
+            result = runner.run(images, env, r1, r2, helpers=hs, max_insns=inputs.max_insns,
+                                count_insns=count_insns)
     finally:
         restore()
     result.regions = env.memory.snapshot()      # with the prog arrays as the interpreter has them
     return result
+
+
+def _refuse_native(arch: str, prog: Program) -> None:
+    """One line when `arch` code cannot run on this host (jit.native says why)."""
+    from jit import native as N
+    why = N.why_not(backend_for(arch, prog))
+    if why is not None:
+        raise UnsupportedError(why, file=prog.file)
 
 
 def compile_for_run(obj: Object, prog: Program, arch: str, hs: dict, *, cpu=None, harden=False,
