@@ -166,12 +166,14 @@ def _child(images: list, env: Any, r1: int, r2: int, helpers: dict, budget: floa
     state: dict = {"r0": 0, "error": None, "native_pc": None, "ns": None}
     keep: list = []
 
+    def snapshot() -> dict:
+        return {"regions": {r.name: bytes(r.data) for r in env.memory.regions},
+                "calls": list(env.calls), "trace": list(env.trace), "maps": env.maps.dump()}
+
     def send() -> None:
-        payload = {
-            "r0": state["r0"], "error": _portable(state["error"]), "native_pc": state["native_pc"],
-            "regions": {r.name: bytes(r.data) for r in env.memory.regions},
-            "calls": env.calls, "trace": env.trace, "maps": env.maps.dump(), "ns": state["ns"],
-        }
+        payload = {"r0": state["r0"], "error": _portable(state["error"]),
+                   "native_pc": state["native_pc"], "ns": state["ns"]}
+        payload.update(state.get("first") or snapshot())
         data = pickle.dumps(payload)
         view = memoryview(data)
         while view:
@@ -290,6 +292,7 @@ def _child(images: list, env: Any, r1: int, r2: int, helpers: dict, budget: floa
         state["r0"] = call(image.entry, STACK_TOP, (r1, r2))
         clock.pause()
         if repeat:
+            state["first"] = snapshot()         # what the one run left, for the comparison
             state["ns"] = _time_repeat(thunk_t(pieces["repeat"]), image.entry, r1, r2, repeat)
     except BaseException as e:          # noqa: BLE001 - reported to the parent
         state["error"] = e
