@@ -398,24 +398,14 @@ def first_difference(ref: dict, got: dict) -> tuple[str, Any, Any] | None:
 
 def diff(obj: Object, prog: Program, arches: list[str], inputs: Inputs | None = None, *,
          cpu: str | None = None, harden: bool = False, options: dict | None = None):
-    """Run the interpreter and each backend; returns (reference result, [Divergence])."""
+    """Run the interpreter and each backend; returns (reference result, [Divergence]).
+
+    One input; for many, a `jit.session.Session` compiles each backend once."""
+    from jit.session import Session
     inputs = inputs or Inputs()
-    hs = helper_set(inputs.helpers, prog)
-    facts = analyse(prog, hs)
-    ref_result = run(obj, prog, INTERP, inputs, facts=facts)
-    ref = comparable(ref_result)
-    divergences = []
-    for arch in arches:
-        images = compile_for_run(obj, prog, arch, hs, cpu=cpu, harden=harden, options=options,
-                                 facts=facts)
-        got_result = run(obj, prog, arch, inputs, facts=facts, images=images)
-        d = first_difference(ref, comparable(got_result))
-        if d is not None:
-            what, exp, got = d
-            pc = getattr(got_result.fault, "pc", None) or getattr(ref_result.fault, "pc", None)
-            divergences.append(Divergence(images[0].arch, what, exp, got, pc,
-                                          _listing_near(images[0], pc)))
-    return ref_result, divergences
+    session = Session(obj, prog, arches, helpers=inputs.helpers, cpu=cpu, harden=harden,
+                      options=options)
+    return session.diff(inputs)
 
 
 def _listing_near(image: Image, pc: int | None, context: int = 3) -> str:

@@ -7,9 +7,11 @@ runner).  It does not own memory layout (memory.py), maps (maps.py) or what
 helpers do (helpers.py); it calls them.  It checks nothing statically beyond
 what it needs to run: the safety checks live in analysis.py.
 
-How a run goes: each instruction slot is compiled once per run into a small
-closure `step(pc) -> next pc` bound to the run's registers and memory, and a
-loop calls them, counting instructions against the budget.  A negative return
+How a run goes: each instruction slot is compiled once (per `Interpreter`, so
+once for every run of a session) into a small closure `step(pc) -> next pc`
+bound to the machine's registers and memory accessors, and a loop calls them,
+counting instructions against the budget.  The most frequent ALU and jump forms
+get closures of their own; the rest go through the per-operation tables.  A negative return
 is a control event (exit of the last frame, or a switch of program by a tail
 call or a return into another program).
 
@@ -47,6 +49,7 @@ Semantics decided here (and that backends must match):
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -291,27 +294,39 @@ class _Frame:
 
 
 class _Machine:
-    """One run: registers, the frame stack, compiled code per program, the count."""
+    """The interpreter of one program: the compiled code of each program it reaches
+    (made once, kept from run to run) and the state of the current run: registers,
+    the frame stack, the count, the run's memory and Env (swapped in by `begin`)."""
 
-    def __init__(self, prog: Program, env: Env, helpers: dict[int, Helper], max_insns: int,
+    def __init__(self, prog: Program, helpers: dict[int, Helper],
                  stack_depths: dict[int, int] | None, programs: list[Program],
                  depths_of: Callable[[Program], dict] | None = None) -> None:
         self.main = prog
-        self.env = env
-        self.mem = env.memory
-        self.maps = env.maps
         self.helpers = helpers
-        self.max_insns = max_insns
         self.stack_depths = stack_depths or {}
         self.depths_of = depths_of
         self.other_depths: dict[int, dict] = {}
         self.programs = programs
         self.R = [0] * 11
-        self.frames: list[_Frame] = []
         self.compiled: dict[int, list] = {}
+        # The memory accessors the compiled code calls; they read the run's memory.
+        self.load, self.store = _accessors(self, prog.byteorder)
+        self.env: Env | None = None
+        self.mem: Memory | None = None
+        self.maps: Maps | None = None
+
+    def begin(self, env: Env, max_insns: int) -> None:
+        """Start a run on `env` (memory, maps, call log): registers zeroed, no frames."""
+        self.env = env
+        self.mem = env.memory
+        self.maps = env.maps
+        self.cache_clear()
+        self.max_insns = max_insns
+        self.R[:] = [0] * 11
+        self.frames: list[_Frame] = []
         self.executed = 0
-        self.prog = prog
-        self.code = self.compile(prog)
+        self.prog = self.main
+        self.code = self.compile(self.main)
         self.bottom = STACK_TOP       # lowest stack address of the current frame
         self.resume = 0
         self.done = False
@@ -450,6 +465,50 @@ class _Machine:
         return _COMPILERS[insn.opcode & 7](self, prog, pc, insn, n)
 
 
+def _accessors(m: _Machine, order: str):
+    """load(addr, size, signed=False) and store(addr, size, value) on the run's memory
+    (`m.mem`), and a function that empties their caches.
+
+    They are `Memory.load`/`store` with a cache: per 64 KiB of address space, the
+    region last found there (readable ones for loads, writable ones for stores), so
+    that a hit is a dict lookup and a bounds check.  A miss asks the Memory, which
+    checks permissions and raises the fault."""
+    rd: dict[int, tuple[int, int, bytearray]] = {}
+    wr: dict[int, tuple[int, int, bytearray]] = {}
+    from_bytes = int.from_bytes
+
+    def fill(cache: dict, addr: int, n: int, kind: str, perm: Perm) -> tuple[bytearray, int]:
+        data, off = m.mem._find(addr, n, kind, perm)
+        base = addr - off
+        cache[addr >> 16] = (base, base + len(data), data)
+        return data, off
+
+    def load(addr: int, size: int, signed: bool = False) -> int:
+        e = rd.get(addr >> 16)
+        if e is not None and e[0] <= addr and addr + size <= e[1]:
+            data, off = e[2], addr - e[0]
+        else:
+            data, off = fill(rd, addr, size, "read", Perm.R)
+        return from_bytes(data[off:off + size], order, signed=signed)
+
+    def store(addr: int, size: int, value: int) -> None:
+        e = wr.get(addr >> 16)
+        if e is not None and e[0] <= addr and addr + size <= e[1]:
+            data, off = e[2], addr - e[0]
+        else:
+            data, off = fill(wr, addr, size, "write", Perm.W)
+        data[off:off + size] = (value & _SIZE_MASK[size]).to_bytes(size, order)
+
+    def clear() -> None:
+        rd.clear()
+        wr.clear()
+    m.cache_clear = clear
+    return load, store
+
+
+_SIZE_MASK = {1: 0xFF, 2: 0xFFFF, 4: M32, 8: M64}
+
+
 def _mid_lddw(pc: int) -> int:
     raise RunError("jump into the second slot of an LDDW")
 
@@ -494,6 +553,11 @@ def _c_alu(m: _Machine, prog: Program, pc: int, insn: Insn, n: int) -> Callable[
                 R[d] = R[d] & mask
                 return pc + 1
         return step
+    if off == 0:
+        fast = _fast_alu(R, code, is64, d, s if insn.source == Src.X else None,
+                         (imm & M64) if is64 else (imm & M32))
+        if fast is not None:
+            return fast
     # off selects signed DIV/MOD (1) and MOVSX's width (8/16/32); isa.check
     # keeps it 0 everywhere else, so (code, off) names the operation.
     f = (ALU64 if is64 else ALU32)[(code, off)]
@@ -509,6 +573,81 @@ def _c_alu(m: _Machine, prog: Program, pc: int, insn: Insn, n: int) -> Callable[
     return step
 
 
+# The ALU forms most programs spend their time in get closures that do the work
+# themselves (one Python call per instruction instead of two).  Each is the table
+# entry written out: ALU64/ALU32 above remain the definition, and test_session
+# checks every (operation, width, source) against them.
+_WRAPPING = {Alu.ADD: operator.add, Alu.SUB: operator.sub, Alu.MUL: operator.mul,
+             Alu.OR: operator.or_, Alu.AND: operator.and_, Alu.XOR: operator.xor}
+
+
+def _fast_alu(R: list, code: int, is64: bool, d: int, s: int | None,
+              k: int) -> Callable[[int], int] | None:
+    """A closure for dst = dst OP src (s a register) or dst OP k, or None for the
+    forms left to the tables.  Operands are u64; a 32-bit result is the low 32 bits
+    of the 64-bit one for these operations (shifts excepted: their count is masked
+    to 31 and RSH reads the low 32 bits of dst), zero-extended."""
+    mask = M64 if is64 else M32
+    count = 63 if is64 else 31
+    wrapping = _WRAPPING.get(code)
+    if wrapping is not None:
+        if s is None:
+            def alu_k(pc: int) -> int:
+                R[d] = wrapping(R[d], k) & mask
+                return pc + 1
+            return alu_k
+
+        def alu_x(pc: int) -> int:
+            R[d] = wrapping(R[d], R[s]) & mask
+            return pc + 1
+        return alu_x
+    if code == Alu.MOV:
+        if s is None:
+            def mov_k(pc: int) -> int:
+                R[d] = k
+                return pc + 1
+            return mov_k
+
+        def mov_x(pc: int) -> int:
+            R[d] = R[s] & mask
+            return pc + 1
+        return mov_x
+    if code == Alu.LSH:
+        if s is None:
+            c = k & count
+
+            def lsh_k(pc: int) -> int:
+                R[d] = (R[d] << c) & mask
+                return pc + 1
+            return lsh_k
+
+        def lsh_x(pc: int) -> int:
+            R[d] = (R[d] << (R[s] & count)) & mask
+            return pc + 1
+        return lsh_x
+    if code == Alu.RSH:
+        if s is None:
+            c = k & count
+
+            def rsh_k(pc: int) -> int:
+                R[d] = (R[d] & mask) >> c
+                return pc + 1
+            return rsh_k
+
+        def rsh_x(pc: int) -> int:
+            R[d] = (R[d] & mask) >> (R[s] & count)
+            return pc + 1
+        return rsh_x
+    return None
+
+
+# Unsigned comparisons and JSET as built-in functions: the JMP64/JMP32 entries
+# for them, applied to the operands' low 64 or 32 bits.
+_UNSIGNED = {Jmp.JEQ: operator.eq, Jmp.JNE: operator.ne, Jmp.JGT: operator.gt,
+             Jmp.JGE: operator.ge, Jmp.JLT: operator.lt, Jmp.JLE: operator.le,
+             Jmp.JSET: operator.and_}
+
+
 def _c_jmp(m: _Machine, prog: Program, pc: int, insn: Insn, n: int) -> Callable[[int], int]:
     R = m.R
     op, d, s, off, imm = insn
@@ -522,6 +661,27 @@ def _c_jmp(m: _Machine, prog: Program, pc: int, insn: Insn, n: int) -> Callable[
         return _bad_target(target)
     if code == Jmp.JA:
         return lambda pc: target
+    test = _UNSIGNED.get(code)
+    if test is not None:
+        if insn.cls == Cls.JMP:
+            if insn.source == Src.X:
+                def jmp_x(pc: int) -> int:
+                    return target if test(R[d], R[s]) else pc + 1
+                return jmp_x
+            k = imm & M64
+
+            def jmp_k(pc: int) -> int:
+                return target if test(R[d], k) else pc + 1
+            return jmp_k
+        if insn.source == Src.X:
+            def jmp32_x(pc: int) -> int:
+                return target if test(R[d] & M32, R[s] & M32) else pc + 1
+            return jmp32_x
+        k = imm & M32
+
+        def jmp32_k(pc: int) -> int:
+            return target if test(R[d] & M32, k) else pc + 1
+        return jmp32_k
     cond = (JMP64 if insn.cls == Cls.JMP else JMP32)[code]
     if insn.source == Src.X:
         def step(pc: int) -> int:
@@ -550,18 +710,18 @@ def _c_call(m: _Machine, prog: Program, pc: int, insn: Insn, n: int) -> Callable
         def missing(pc: int) -> int:
             raise UnsupportedError(f"helper {hid} is not in this run's helper set")
         return missing
-    calls = m.env.calls
     name, nargs = helper.name, helper.nargs
     if hid == TAIL_CALL and name == "tail_call":
         def tail(pc: int) -> int:
-            calls.append((hid, name, tuple(R[1:1 + nargs])))
+            m.env.calls.append((hid, name, tuple(R[1:1 + nargs])))
             return m.do_tail_call(pc)
         return tail
-    fn, env = helper.fn, m.env
+    fn = helper.fn
 
     def call(pc: int) -> int:
         args = R[1:6]
-        calls.append((hid, name, tuple(args[:nargs])))
+        env = m.env
+        env.calls.append((hid, name, tuple(args[:nargs])))
         R[0] = fn(env, *args) & M64
         if m.callback_ran:
             # The helper ran eBPF callbacks: have the loop pick up their count.
@@ -593,14 +753,12 @@ def _c_ld(m: _Machine, prog: Program, pc: int, insn: Insn, n: int) -> Callable[[
         return lddw
     size = SIZE_BYTES[insn.size]
     indirect = insn.mode == Mode.IND
-    env = m.env
-    mem = m.mem
 
     def ld_abs(pc: int) -> int:
         # The kernel turns LD_ABS into a call whose negative result becomes
         # "r0 = 0; exit" inline (net/core/filter.c bpf_gen_ld_abs): the offset
         # is an int, and a miss returns from the current function.
-        pkt = env.packet
+        pkt = m.env.packet
         if pkt is None:
             raise RunError("LD_ABS/LD_IND with no packet")
         o = _s32(R[s] + imm) if indirect else imm
@@ -608,7 +766,7 @@ def _c_ld(m: _Machine, prog: Program, pc: int, insn: Insn, n: int) -> Callable[[
         if o < 0 or data + o + size > end:
             R[0] = 0
             return m.do_exit(pc)
-        R[0] = int.from_bytes(mem.read(data + o, size), "big")
+        R[0] = int.from_bytes(m.mem.read(data + o, size), "big")
         return pc + 1
     return ld_abs
 
@@ -617,7 +775,7 @@ def _c_ldx(m: _Machine, prog: Program, pc: int, insn: Insn, n: int) -> Callable[
     R = m.R
     op, d, s, off, imm = insn
     size = SIZE_BYTES[insn.size]
-    load = m.mem.load
+    load = m.load
     if insn.mode == Mode.MEMSX:
         def ldsx(pc: int) -> int:
             R[d] = load((R[s] + off) & M64, size, True) & M64
@@ -634,7 +792,7 @@ def _c_st(m: _Machine, prog: Program, pc: int, insn: Insn, n: int) -> Callable[[
     R = m.R
     op, d, s, off, imm = insn
     size = SIZE_BYTES[insn.size]
-    store = m.mem.store
+    store = m.store
     value = imm & M64
 
     def st(pc: int) -> int:
@@ -647,8 +805,7 @@ def _c_stx(m: _Machine, prog: Program, pc: int, insn: Insn, n: int) -> Callable[
     R = m.R
     op, d, s, off, imm = insn
     size = SIZE_BYTES[insn.size]
-    mem = m.mem
-    store, load = mem.store, mem.load
+    store, load = m.store, m.load
     if insn.mode == Mode.MEM:
         def stx(pc: int) -> int:
             store((R[d] + off) & M64, size, R[s])
@@ -697,31 +854,49 @@ _COMPILERS = {
 
 # ---------------------------------------------------------------- entry point
 
-def run(prog: Program, *, env: Env, r1: int, r2: int = 0, helpers: dict | None = None,
-        max_insns: int = DEFAULT_BUDGET, stack_depths: dict[int, int] | None = None,
-        programs: list[Program] | None = None,
-        depths_of: Callable[[Program], dict] | None = None) -> Result:
-    """Interpret `prog` from slot 0 with r1, r2 set; never raises for what the
-    program does (faults, budget, unsupported helpers land in Result.fault).
+class Interpreter:
+    """`prog` made ready to run many times: its instruction table is compiled on the
+    first run and kept (with those of the tail-call targets it reaches).
 
-    helpers       id -> Helper; default env.helpers (set by `setup`)
+    helpers       id -> Helper
     stack_depths  function start slot -> stack bytes for `prog`'s functions
     programs      tail-call targets, indexed as the prog arrays store them
     depths_of     program -> its stack_depths, for the tail-call targets (default 512
                   bytes a function)
-    An Env is for one run: its call log and trace output are the Result's.
     """
-    m = _Machine(prog, env, env.helpers if helpers is None else helpers, max_insns,
-                 stack_depths, programs or [], depths_of)
-    R = m.R
-    R[1], R[2] = r1 & M64, r2 & M64
-    fault: BpfjitError | None = None
-    try:
-        m.open_frame(STACK_TOP, prog, 0)
-        m.execute(0)
-    except Unwind:
-        R[0] = 0
-    except BpfjitError as e:
-        fault = e
-    return Result(r0=R[0], fault=fault, helper_calls=env.calls, trace=env.trace,
-                  insns_executed=m.executed, regions=env.memory.snapshot(), maps=env.maps.dump())
+
+    def __init__(self, prog: Program, *, helpers: dict, stack_depths: dict[int, int] | None = None,
+                 programs: list[Program] | None = None,
+                 depths_of: Callable[[Program], dict] | None = None) -> None:
+        self.machine = _Machine(prog, helpers, stack_depths, programs or [], depths_of)
+
+    def run(self, env: Env, r1: int, r2: int = 0, *, max_insns: int = DEFAULT_BUDGET) -> Result:
+        """Interpret from slot 0 with r1, r2 set, on `env`'s memory and maps; never
+        raises for what the program does (faults, budget, unsupported helpers land
+        in Result.fault).  An Env is for one run: its call log and trace are the Result's."""
+        m = self.machine
+        m.begin(env, max_insns)
+        prog = m.main
+        R = m.R
+        R[1], R[2] = r1 & M64, r2 & M64
+        fault: BpfjitError | None = None
+        try:
+            m.open_frame(STACK_TOP, prog, 0)
+            m.execute(0)
+        except Unwind:
+            R[0] = 0
+        except BpfjitError as e:
+            fault = e
+        return Result(r0=R[0], fault=fault, helper_calls=env.calls, trace=env.trace,
+                      insns_executed=m.executed, regions=env.memory.snapshot(),
+                      maps=env.maps.dump())
+
+
+def run(prog: Program, *, env: Env, r1: int, r2: int = 0, helpers: dict | None = None,
+        max_insns: int = DEFAULT_BUDGET, stack_depths: dict[int, int] | None = None,
+        programs: list[Program] | None = None,
+        depths_of: Callable[[Program], dict] | None = None) -> Result:
+    """Interpret `prog` once (see `Interpreter`); helpers default to env.helpers."""
+    return Interpreter(prog, helpers=env.helpers if helpers is None else helpers,
+                       stack_depths=stack_depths, programs=programs,
+                       depths_of=depths_of).run(env, r1, r2, max_insns=max_insns)

@@ -84,82 +84,126 @@ class _Stop(Exception):
 
 def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
         max_insns: int = 1_000_000, count_insns: bool = False) -> Any:
-    """Run images[0]'s entry function; the other images are tail-call targets
-    (already written into their prog arrays by the caller via `tail_slots`).
+    """Run images[0]'s entry function once, on an emulator of its own; the other
+    images are tail-call targets (already written into their prog arrays by the caller).
 
     Returns an interpreter-compatible `Result`.  With `count_insns`, a code
     hook counts the native instructions executed (for the benchmarks).
     """
-    from unicorn import (UC_HOOK_CODE, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
-                         UC_HOOK_MEM_WRITE_PROT, UC_HOOK_MEM_WRITE_UNMAPPED,
-                         UC_HOOK_MEM_READ_PROT, UC_HOOK_MEM_FETCH_PROT, UC_PROT_ALL,
-                         UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc, UcError)
-    from jit.helpers import Unwind
-    from jit.interp import Result
+    return Emulator(images, helpers).run(env, r1, r2, max_insns=max_insns,
+                                         count_insns=count_insns)
 
-    image = images[0]
-    spec = image.backend.run
-    uc = Uc(spec.uc_arch, spec.uc_mode)
-    if spec.uc_cpu is not None:
-        uc.ctl_set_cpu_model(spec.uc_cpu)
-    # Addresses are used as they are, with no MMU: a wild pointer anywhere in the 64-bit
-    # space is an unmapped access the hooks see, at the faulting instruction (with the
-    # CPU's own translation MIPS raises an address error with no pc for addresses outside
-    # its 32-bit segments, and x86 folds non-canonical addresses).
-    uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
 
-    # The native stack is a region of the run's memory, not only of the emulator:
-    # helpers get pointers into it (a map key on the stack) and must read them.
-    try:
-        env.memory.region("native_stack")
-    except KeyError:
-        env.memory.add(M.Region.zeroed("native_stack", M.NATIVE_STACK_BASE, NATIVE_STACK_SIZE,
-                                       M.Perm.RW))
-    keep = []   # ctypes views that must outlive the emulation
-    for region in env.memory.regions:
-        if M.HELPER_BASE <= region.base < M.NATIVE_STACK_BASE:
-            continue
-        perms = 0
-        if region.perms & M.Perm.R:
-            perms |= UC_PROT_READ
-        if region.perms & M.Perm.W:
-            perms |= UC_PROT_WRITE
-        size = len(region.data)
-        if size == 0:
-            continue
-        view = (ctypes.c_char * size).from_buffer(region.data)
-        keep.append(view)
-        uc.mem_map_ptr(region.base, size, perms, ctypes.addressof(view))
+class Emulator:
+    """One Unicorn instance for one set of images, reused run after run.
 
-    # code: all images laid out at their own bases (the caller chose them)
-    for img in {id(i): i for i in images}.values():     # an image may be listed twice
-        uc.mem_map(img.base, _page(len(img.code)) or 0x1000, UC_PROT_READ | UC_PROT_EXEC)
-        uc.mem_write(img.base, img.code)
+    What is set up once: the CPU, the code, the trampoline page and its hooks,
+    the native stack.  What each run brings: its memory (`env`), whose regions
+    are mapped with `mem_map_ptr` unless the very same region is mapped already
+    (a map carried from the run before stays mapped), and the registers, put
+    back to the state of a fresh CPU before the entry function is entered.
+    Setting up is what made a one-packet run cost more than the interpreter.
+    """
 
-    # helper trampolines
-    uc.mem_map(M.HELPER_BASE, HELPER_SIZE, UC_PROT_READ | UC_PROT_EXEC)
-    slot = spec.helper_slot()
-    for hid in list(helpers) + list(LD_ABS_IDS):
-        if 0 <= hid * HELPER_SLOT < HELPER_SIZE - 0x1000:
-            uc.mem_write(helper_addr(hid), slot)
+    def __init__(self, images: list, helpers: dict) -> None:
+        from unicorn import (UC_HOOK_CODE, UC_HOOK_MEM_FETCH_PROT, UC_HOOK_MEM_FETCH_UNMAPPED,
+                             UC_HOOK_MEM_READ_PROT, UC_HOOK_MEM_READ_UNMAPPED,
+                             UC_HOOK_MEM_WRITE_PROT, UC_HOOK_MEM_WRITE_UNMAPPED, UC_PROT_EXEC,
+                             UC_PROT_READ, UC_TLB_VIRTUAL, Uc)
+        self.images = images
+        self.image = image = images[0]
+        self.helpers = helpers
+        self.spec = spec = image.backend.run
+        self.uc = uc = Uc(spec.uc_arch, spec.uc_mode)
+        if spec.uc_cpu is not None:
+            uc.ctl_set_cpu_model(spec.uc_cpu)
+        # Addresses are used as they are, with no MMU: a wild pointer anywhere in the 64-bit
+        # space is an unmapped access the hooks see, at the faulting instruction (with the
+        # CPU's own translation MIPS raises an address error with no pc for addresses outside
+        # its 32-bit segments, and x86 folds non-canonical addresses).
+        uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
 
-    sp = M.NATIVE_STACK_BASE + NATIVE_STACK_SIZE - 0x100
+        # The native stack is a region of the run's memory, not only of the emulator:
+        # helpers get pointers into it (a map key on the stack) and must read them.
+        self.native_stack = M.Region.zeroed("native_stack", M.NATIVE_STACK_BASE,
+                                            NATIVE_STACK_SIZE, M.Perm.RW)
+        self._stack_view = (ctypes.c_char * NATIVE_STACK_SIZE).from_buffer(self.native_stack.data)
+        self.native_stack_addr = ctypes.addressof(self._stack_view)
+        self.mapped: dict[int, tuple[Any, Any]] = {}   # base -> (region, its ctypes view)
 
-    state: dict = {"error": None, "fault": None, "count": 0}
-    internal = internal_helpers()
-    calls = env.calls
+        # code: all images laid out at their own bases (the caller chose them)
+        for img in {id(i): i for i in images}.values():     # an image may be listed twice
+            uc.mem_map(img.base, _page(len(img.code)) or 0x1000, UC_PROT_READ | UC_PROT_EXEC)
+            uc.mem_write(img.base, img.code)
 
-    def on_helper(uc_, address, size, _):
+        # helper trampolines: one page of slots written in one go
+        uc.mem_map(M.HELPER_BASE, HELPER_SIZE, UC_PROT_READ | UC_PROT_EXEC)
+        slot = spec.helper_slot()
+        ids = sorted({hid for hid in list(helpers) + list(LD_ABS_IDS)
+                      if 0 <= hid * HELPER_SLOT < HELPER_SIZE - 0x1000})
+        if ids:
+            page = bytearray((ids[-1] + 1) * HELPER_SLOT)
+            for hid in ids:
+                page[hid * HELPER_SLOT:hid * HELPER_SLOT + len(slot)] = slot
+            uc.mem_write(M.HELPER_BASE, bytes(page))
+
+        self.internal = internal_helpers()
+        self.env: Any = None
+        self.state: dict = {}
+        uc.hook_add(UC_HOOK_CODE, self._on_helper, begin=M.HELPER_BASE,
+                    end=M.HELPER_BASE + HELPER_SIZE - 1)
+        uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_READ_PROT, self._fault_hook("read"))
+        uc.hook_add(UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_WRITE_PROT,
+                    self._fault_hook("write"))
+        uc.hook_add(UC_HOOK_MEM_FETCH_UNMAPPED | UC_HOOK_MEM_FETCH_PROT,
+                    self._fault_hook("fetch"))
+        self.fresh = uc.context_save()             # the registers of a CPU that never ran
+        self.lo = min(img.base for img in images)
+        self.hi = max(img.base + len(img.code) for img in images)
+
+    # ------------------------------------------------------------ memory
+
+    def _map_regions(self, memory) -> None:
+        """Map the run's regions; keep those already mapped, unmap those gone."""
+        from unicorn import UC_PROT_READ, UC_PROT_WRITE
+        uc = self.uc
+        want = {}
+        for region in memory.regions:
+            if M.HELPER_BASE <= region.base < M.NATIVE_STACK_BASE or not region.data:
+                continue
+            want[region.base] = region
+        for base, (region, _view) in list(self.mapped.items()):
+            if want.get(base) is not region:
+                uc.mem_unmap(base, len(region.data))
+                del self.mapped[base]
+        for base, region in want.items():
+            if base in self.mapped:
+                continue
+            perms = 0
+            if region.perms & M.Perm.R:
+                perms |= UC_PROT_READ
+            if region.perms & M.Perm.W:
+                perms |= UC_PROT_WRITE
+            size = len(region.data)
+            view = (ctypes.c_char * size).from_buffer(region.data)
+            uc.mem_map_ptr(base, size, perms, ctypes.addressof(view))
+            self.mapped[base] = (region, view)
+
+    # ------------------------------------------------------------ hooks
+
+    def _on_helper(self, uc_, address, size, _):
         hid = (address - M.HELPER_BASE) // HELPER_SLOT
         if (address - M.HELPER_BASE) % HELPER_SLOT:
             return
-        h = internal.get(hid) or helpers.get(hid)
+        spec, env, state = self.spec, self.env, self.state
+        internal = self.internal
+        h = internal.get(hid) or self.helpers.get(hid)
         try:
             if h is None:
                 raise UnsupportedError(f"helper {hid} is not in this run's helper set")
             args = spec.helper_args(uc_)
             if hid not in internal:
-                calls.append((hid, h.name, tuple(args[:h.nargs])))
+                env.calls.append((hid, h.name, tuple(args[:h.nargs])))
             value = h.fn(env, *args)
             spec.set_return(uc_, value & 0xFFFFFFFFFFFFFFFF)
         except _Stop:                   # a nested callback run already recorded why
@@ -170,79 +214,92 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
             state["native_pc"] = _return_address(uc_, spec)
             uc_.emu_stop()
 
-    uc.hook_add(UC_HOOK_CODE, on_helper, begin=M.HELPER_BASE, end=M.HELPER_BASE + HELPER_SIZE - 1)
+    def _fault_hook(self, kind):
+        def on_fault(uc_, access, address, size, value, _):
+            self.state["fault"] = (kind, address, size, uc_.reg_read(self.spec.pc_reg))
+            return False
+        return on_fault
 
-    def on_fault(uc_, access, address, size, value, kind):
-        state["fault"] = (kind, address, size, uc_.reg_read(spec.pc_reg))
-        return False
+    def _on_code(self, uc_, address, size, _):
+        self.state["count"] += 1
 
-    def fault_hook(kind):
-        return lambda uc_, access, address, size, value, _: on_fault(uc_, access, address, size,
-                                                                     value, kind)
+    # ------------------------------------------------------------ running
 
-    uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_READ_PROT, fault_hook("read"))
-    uc.hook_add(UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_WRITE_PROT, fault_hook("write"))
-    uc.hook_add(UC_HOOK_MEM_FETCH_UNMAPPED | UC_HOOK_MEM_FETCH_PROT, fault_hook("fetch"))
-
-    if count_insns:
-        def on_code(uc_, address, size, _):
-            state["count"] += 1
-        lo = min(img.base for img in images)
-        hi = max(img.base + len(img.code) for img in images)
-        uc.hook_add(UC_HOOK_CODE, on_code, begin=lo, end=hi - 1)
-
-    def call_func(addr: int, a1: int, a2: int, a3: int, a4: int, a5: int) -> int:
+    def call_func(self, addr: int, a1: int, a2: int, a3: int, a4: int, a5: int) -> int:
         """Run the eBPF function at native address `addr` to its exit (bpf_loop callbacks):
         a nested emulation below the current stack, as a bpf-to-bpf call would enter it."""
+        from unicorn import UcError
+        uc, spec, state = self.uc, self.spec, self.state
         if not hasattr(spec, "enter_call"):
-            raise UnsupportedError(f"callbacks are not supported on {image.arch}")
+            raise UnsupportedError(f"callbacks are not supported on {self.image.arch}")
         if state["depth"] >= 8:
             raise RunError("call depth exceeds 8 frames")
         saved = uc.context_save()
         cb_sp = uc.reg_read(spec.sp_reg) - 0x400
         spec.enter_call(uc, addr, cb_sp, (a1, a2, a3, a4, a5), CALLBACK_SENTINEL,
-                        _callback_fp(uc, spec, images))
+                        _callback_fp(uc, spec, self.images))
         state["depth"] += 1
         try:
-            uc.emu_start(addr, CALLBACK_SENTINEL, count=budget)
+            uc.emu_start(addr, CALLBACK_SENTINEL, count=state["budget"])
         except UcError as e:            # a fault inside the callback: the program's fault
-            raise _fault_from(state, e, images, uc, spec) from None
+            raise _fault_from(state, e, self.images, uc, spec) from None
         finally:
             state["depth"] -= 1
         if state["error"] is not None or state["fault"] is not None:
             raise _Stop()
         if uc.reg_read(spec.pc_reg) != CALLBACK_SENTINEL:
-            raise RunError(f"instruction budget of {max_insns} exhausted")
+            raise RunError(f"instruction budget of {state['max_insns']} exhausted")
         value = spec.result(uc)
         uc.context_restore(saved)
         return value
 
-    env.call_func = call_func
-    state["depth"] = 0
-    budget = max_insns * NATIVE_BUDGET_PER_INSN + 10_000
-    sp = spec.enter(uc, image.entry, sp, r1, r2, SENTINEL, STACK_TOP)
-    fault = None
-    r0 = 0
-    try:
-        uc.emu_start(image.entry, SENTINEL, count=budget)
-    except UcError as e:
-        fault = _fault_from(state, e, images, uc, spec)
-    else:
-        if state["error"] is not None:
-            fault = _helper_error(state, images)
-        elif uc.reg_read(spec.pc_reg) != SENTINEL:
-            fault = RunError(f"instruction budget of {max_insns} exhausted")
-            fault.pc = _pc_at(images, uc.reg_read(spec.pc_reg))
-    if fault is None:
-        r0 = spec.result(uc) & 0xFFFFFFFFFFFFFFFF
-    elif isinstance(fault, Unwind):     # the conformance `unwind` helper stops the program
-        r0 = 0
+    def run(self, env: Any, r1: int, r2: int = 0, *, max_insns: int = 1_000_000,
+            count_insns: bool = False) -> Any:
+        """Run the entry function on `env`'s memory; an interpreter-compatible `Result`."""
+        from unicorn import UC_HOOK_CODE, UcError
+        from jit.helpers import Unwind
+        from jit.interp import Result
+
+        uc, spec, images = self.uc, self.spec, self.images
+        if not any(r.name == "native_stack" for r in env.memory.regions):
+            ctypes.memset(self.native_stack_addr, 0, NATIVE_STACK_SIZE)   # as a fresh stack
+            env.memory.add(self.native_stack)
+        self._map_regions(env.memory)
+        uc.context_restore(self.fresh)
+        budget = max_insns * NATIVE_BUDGET_PER_INSN + 10_000
+        self.env = env
+        self.state = state = {"error": None, "fault": None, "count": 0, "depth": 0,
+                              "budget": budget, "max_insns": max_insns}
+        env.call_func = self.call_func
+        counter = (uc.hook_add(UC_HOOK_CODE, self._on_code, begin=self.lo, end=self.hi - 1)
+                   if count_insns else None)
+        sp = M.NATIVE_STACK_BASE + NATIVE_STACK_SIZE - 0x100
+        spec.enter(uc, self.image.entry, sp, r1, r2, SENTINEL, STACK_TOP)
         fault = None
-    del keep
-    res = Result(r0=r0, fault=fault, helper_calls=env.calls, trace=env.trace,
-                 regions=env.memory.snapshot(), maps=env.maps.dump())
-    res.native_insns = state["count"]
-    return res
+        r0 = 0
+        try:
+            uc.emu_start(self.image.entry, SENTINEL, count=budget)
+        except UcError as e:
+            fault = _fault_from(state, e, images, uc, spec)
+        else:
+            if state["error"] is not None:
+                fault = _helper_error(state, images)
+            elif uc.reg_read(spec.pc_reg) != SENTINEL:
+                fault = RunError(f"instruction budget of {max_insns} exhausted")
+                fault.pc = _pc_at(images, uc.reg_read(spec.pc_reg))
+        finally:
+            if counter is not None:
+                uc.hook_del(counter)
+        if fault is None:
+            r0 = spec.result(uc) & 0xFFFFFFFFFFFFFFFF
+        elif isinstance(fault, Unwind):     # the conformance `unwind` helper stops the program
+            r0 = 0
+            fault = None
+        self.env = None
+        res = Result(r0=r0, fault=fault, helper_calls=env.calls, trace=env.trace,
+                     regions=env.memory.snapshot(), maps=env.maps.dump())
+        res.native_insns = state["count"]
+        return res
 
 
 def _callback_fp(uc, spec, images) -> int:
