@@ -22,18 +22,30 @@ instructions can print the same line:
 reads both spellings, so `assemble(disasm(i, lossless=True)) == [i]` for every
 valid instruction and `assemble(disasm(i)) == [i]` for every instruction that
 llvm prints losslessly.
+
+llvm's text also depends on the CPU it decodes for (`--mcpu`): without the
+alu32 feature (no `--mcpu`, `generic`, `v1`, `v2`) 8/16/32-bit loads, stores
+and atomics name the 64-bit register (`r1 = *(u32 *)(r2 + 0x0)`) and only the
+32-bit atomic add decodes; `disasm(insn, alu32=False)` prints that.
+
+`objdump` lays out a whole BPF ELF object as `llvm-objdump-19 -d [-r]` does,
+as written (before libbpf-style relocation): file and section headers, one
+header per symbol, `<sym+0x..>` after branch targets, relocation lines,
+`...` for runs of zero bytes and `<unknown>` for what does not decode.
 """
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from jit.errors import AsmError, IsaError
+from jit.errors import AsmError, BpfjitError, IsaError
 from jit.isa import (GOTOL, LDDW, Alu, Atomic, CallKind, Cls, Insn, Jmp, Mode, Pseudo, Size,
                      Src, check, encode, s32)
 
-__all__ = ["disasm", "listing", "assemble", "assemble_conformance", "is_lossy"]
+__all__ = ["disasm", "listing", "objdump", "assemble", "assemble_conformance", "is_lossy",
+           "CPUS", "has_alu32"]
 
 # --------------------------------------------------------------------- spelling tables
 
@@ -75,6 +87,10 @@ XCHG_NAMES: dict[int, str] = {Size.W: "xchg32_32", Size.DW: "xchg_64"}
 CMPXCHG_NAMES: dict[int, str] = {Size.W: "cmpxchg32_32", Size.DW: "cmpxchg_64"}
 
 MOVSX_WIDTHS = (8, 16, 32)
+
+SLOT_BYTES = 8
+# one slot: opcode, the register byte, off (s16), imm (s32)
+_SLOT = {"little": struct.Struct("<BBhi"), "big": struct.Struct(">BBhi")}
 
 
 # --------------------------------------------------------------------- disassembly
@@ -185,13 +201,53 @@ _DISASM: dict[int, Callable[[Insn, bool], str]] = {
 }
 
 
-def disasm(insn: Insn, *, lossless: bool = False) -> str:
+# llvm's BPF CPU names (llvm-objdump --mcpu); "" is no --mcpu at all, which is "generic".
+CPUS = ("generic", "v1", "v2", "v3", "v4")
+_ALU32_CPUS = frozenset({"v3", "v4"})
+
+
+def has_alu32(mcpu: str | None) -> bool:
+    """Whether llvm's BPF CPU `mcpu` has the alu32 feature (v3 and v4 do)."""
+    return (mcpu or "generic") in _ALU32_CPUS
+
+
+UNKNOWN = "<unknown>"
+
+
+def _dis_no_alu32(insn: Insn) -> str:
+    """Loads, stores and atomics below 64 bits as llvm decodes them without alu32.
+
+    Its decoder then uses the table of 64-bit register forms: the value
+    register is `rN`, and of the 32-bit atomics only `lock ... +=` exists,
+    matched on the operation bits alone (so ADD|FETCH prints as a plain add);
+    the other 32-bit atomics do not decode at all.
+    """
+    if insn.cls == Cls.STX and insn.mode == Mode.ATOMIC:
+        if insn.imm & 0xF0 != Atomic.ADD:
+            return UNKNOWN
+        return f"lock *(u32 *)({_mem(insn.dst, insn.off)}) += r{insn.src}"
+    size = SIZE_NAMES[insn.size]
+    if insn.cls == Cls.LDX:
+        return f"r{insn.dst} = *({size} *)({_mem(insn.src, insn.off)})"
+    return f"*({size} *)({_mem(insn.dst, insn.off)}) = r{insn.src}"
+
+
+def _alu32_dependent(insn: Insn) -> bool:
+    return (insn.cls in (Cls.LDX, Cls.STX) and insn.size != Size.DW
+            and insn.mode in (Mode.MEM, Mode.ATOMIC))
+
+
+def disasm(insn: Insn, *, lossless: bool = False, alu32: bool = True) -> str:
     """The text llvm-objdump-19 prints for `insn` (raises IsaError if it is not valid).
 
     With `lossless=True` the three encodings llvm prints ambiguously (see the
     module docstring) get a spelling that `assemble` maps back to `insn`.
+    With `alu32=False` the text is llvm's for a CPU without alu32 (its
+    default): `<unknown>` for the 32-bit atomics that CPU cannot decode.
     """
     check(insn)
+    if not alu32 and _alu32_dependent(insn):
+        return _dis_no_alu32(insn)
     return _DISASM[insn.cls](insn, lossless)
 
 
@@ -205,7 +261,7 @@ def is_lossy(insn: Insn) -> bool:
 
 
 def listing(insns: Iterable[Insn], order: str = "little", *, start_pc: int = 0,
-            show_bytes: bool = True, lossless: bool = False) -> str:
+            show_bytes: bool = True, lossless: bool = False, alu32: bool = True) -> str:
     """Instructions in llvm-objdump's layout, one line each, slot numbers on the left.
 
         `       0:\\tb7 01 00 00 05 00 00 00\\tr1 = 0x5`
@@ -216,7 +272,7 @@ def listing(insns: Iterable[Insn], order: str = "little", *, start_pc: int = 0,
     lines = []
     pc = start_pc
     for insn in insns:
-        text = disasm(insn, lossless=lossless)
+        text = disasm(insn, lossless=lossless, alu32=alu32)
         if show_bytes:
             raw = " ".join(f"{b:02x}" for b in encode([insn], order))
             lines.append(f"{pc:8d}:\t{raw}\t{text}\n")
@@ -224,6 +280,228 @@ def listing(insns: Iterable[Insn], order: str = "little", *, start_pc: int = 0,
             lines.append(f"{pc:8d}:\t{text}\n")
         pc += insn.slots
     return "".join(lines)
+
+
+# --------------------------------------------------------------------- objects: llvm-objdump -d
+
+# ELF relocation type names for EM_BPF as llvm prints them (BPF.def).
+RELOC_NAMES: dict[int, str] = {
+    0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32",
+    4: "R_BPF_64_NODYLD32", 10: "R_BPF_64_32",
+}
+
+_STT_FUNC, _STT_SECTION, _STT_FILE = 2, 3, 4
+_SHT_NOBITS = 8
+_SHF_EXECINSTR = 0x4
+_SHN_LORESERVE = 0xFF00
+
+
+@dataclass(frozen=True)
+class _Sym:
+    """A symbol as llvm-objdump sorts them: by address, then name, then type."""
+    addr: int
+    name: str
+    type: int
+
+
+@dataclass(frozen=True)
+class _Rel:
+    offset: int
+    type: int
+    value: str          # what llvm prints after the type: symbol or section name, or *ABS*
+
+
+def _decode_at(code: bytes, at: int, order: str, alu32: bool) -> tuple[str, int]:
+    """(text, bytes used) of the instruction at byte `at`, as llvm's BPF decoder sees it.
+
+    It reads 8 bytes (16 for LDDW, whose second slot contributes only the high
+    32 bits of imm; llvm checks none of its other fields).  Whatever jit.isa
+    does not accept is `<unknown>`; llvm then moves on 8 bytes, or 1 when fewer
+    than 8 are left.
+    """
+    if len(code) - at < SLOT_BYTES:
+        return UNKNOWN, 1
+    op, regs, off, imm = _SLOT[order].unpack_from(code, at)
+    dst, src = (regs & 0xF, regs >> 4) if order == "little" else (regs >> 4, regs & 0xF)
+    if op == LDDW:
+        if len(code) - at < 2 * SLOT_BYTES:
+            return UNKNOWN, len(code) - at
+        hi = _SLOT[order].unpack_from(code, at + SLOT_BYTES)[3]
+        insn = Insn(op, dst, src, off, (hi & 0xFFFFFFFF) << 32 | imm & 0xFFFFFFFF)
+    else:
+        insn = Insn(op, dst, src, off, imm)
+    try:
+        return disasm(insn, alu32=alu32), insn.slots * SLOT_BYTES
+    except IsaError:
+        return UNKNOWN, SLOT_BYTES
+
+
+def _branch_target(code: bytes, at: int, order: str) -> int | None:
+    """Where a jump at byte `at` goes, as llvm's BPFMCInstrAnalysis::evaluateBranch
+    computes it: at + 8 + offset * 8, modulo 2**64 (a jump before the section
+    start wraps around).  None for anything that is not a jump (calls included)."""
+    op, _, off, imm = _SLOT[order].unpack_from(code, at)
+    cls, code_ = op & 0x07, op & 0xF0
+    if cls not in (Cls.JMP, Cls.JMP32) or code_ in (Jmp.CALL, Jmp.EXIT):
+        return None
+    rel = imm if op == GOTOL else off
+    return (at + SLOT_BYTES + rel * SLOT_BYTES) & 0xFFFFFFFFFFFFFFFF
+
+
+def _target_note(syms: list[_Sym], target: int) -> str:
+    """` <sym+0x..>`: the last symbol at or before the target (llvm's choice)."""
+    best = None
+    for sym in syms:
+        if sym.addr > target:
+            break
+        best = sym
+    if best is None:
+        return ""
+    disp = target - best.addr
+    return f" <{best.name}+0x{disp:x}>" if disp else f" <{best.name}>"
+
+
+def _skippable_zeros(code: bytes, at: int, limit: int) -> int:
+    """llvm-objdump's countSkippableZeroBytes: a run of 8 or more zero bytes is
+    shown as `...`, skipped in multiples of 4."""
+    n = 0
+    end = min(len(code), at + limit)
+    while at + n < end and code[at + n] == 0:
+        n += 1
+    return n & ~3 if n >= 8 else 0
+
+
+def _dump_code(out: list[str], code: bytes, order: str, syms: list[_Sym], rels: list[_Rel],
+               header: str, *, alu32: bool, show_bytes: bool,
+               only: frozenset[str] | None) -> None:
+    """One code section, symbol by symbol, as llvm-objdump's disassembleObject lays it out.
+
+    Each address with symbols starts a block running to the next symbol's
+    address (not to the end its size gives); of several symbols at one
+    address, the last in (address, name, type) order names the block.
+    """
+    printed_header = False
+    ri = 0
+    i = 0
+    while i < len(syms):
+        start = syms[i].addr
+        j = i
+        while j < len(syms) and syms[j].addr == start:
+            j += 1
+        end = min(len(code), syms[j].addr) if j < len(syms) else len(code)
+        # with a selection, every selected symbol here gets a header
+        shown = [syms[j - 1]] if only is None else [s for s in syms[i:j] if s.name in only]
+        i = j
+        if not shown or start >= end:
+            continue
+        if not printed_header:
+            out.append(header)
+            printed_header = True
+        out.append("\n")
+        out.extend(f"{start:016x} <{sym.name}>:\n" for sym in shown)
+        while ri < len(rels) and rels[ri].offset < start:
+            ri += 1
+        at = start
+        while at < end:
+            limit = end - at
+            if ri < len(rels):
+                limit = min(limit, rels[ri].offset - at)
+            zeros = _skippable_zeros(code, at, limit)
+            if zeros:
+                out.append("\t\t...\n")
+                at += zeros
+                continue
+            text, size = _decode_at(code, at, order, alu32)
+            size = min(size, len(code) - at)
+            raw = "\t" + " ".join(f"{b:02x}" for b in code[at:at + size]) if show_bytes else ""
+            note = ""
+            if text != UNKNOWN and size >= SLOT_BYTES:
+                target = _branch_target(code, at, order)
+                if target is not None:
+                    note = _target_note(syms, target)
+            out.append(f"{at // SLOT_BYTES:8d}:{raw}\t{text}{note}\n")
+            while ri < len(rels) and rels[ri].offset < at + size:
+                r = rels[ri]
+                name = RELOC_NAMES.get(r.type, "Unknown")
+                out.append(f"\t\t{r.offset:016x}:  {name}\t{r.value}\n")
+                ri += 1
+            at += size
+
+
+def objdump(data: bytes, file: str, *, mcpu: str | None = None, relocs: bool = False,
+            show_bytes: bool = True, sections: Iterable[str] | None = None,
+            symbols: Iterable[str] | None = None) -> str:
+    """What `llvm-objdump-19 -d [-r] [--mcpu=M] FILE` prints for a BPF ELF object.
+
+    `file` is the name to print (as given on llvm-objdump's command line).
+    `sections` keeps only those sections (llvm-objdump's `-j`); `symbols` only
+    the blocks those symbols name (`--disassemble-symbols`).  `show_bytes=False`
+    is `--no-show-raw-insn`.  The object is shown as written: no relocation is
+    applied (see `listing` for a loaded program).  Raises ElfError for a file
+    that is not a BPF ELF object.
+    """
+    from jit.elf import read_elf
+    raw = read_elf(data, file)
+    alu32 = has_alu32(mcpu)
+    keep = None if sections is None else frozenset(sections)
+    only = None if symbols is None else frozenset(symbols)
+    by_section: dict[int, list[_Sym]] = {}
+    for sym in raw.symbols:
+        # llvm-objdump ignores unnamed, section and file symbols; undefined and
+        # absolute ones belong to no section
+        if not sym.name or sym.type in (_STT_SECTION, _STT_FILE):
+            continue
+        if 0 < sym.shndx < min(_SHN_LORESERVE, len(raw.sections)):
+            by_section.setdefault(sym.shndx, []).append(_Sym(sym.value, sym.name, sym.type))
+    code = [sec for sec in raw.sections
+            if sec.flags & _SHF_EXECINSTR and sec.type != _SHT_NOBITS]
+    if keep is not None and not keep <= {sec.name for sec in code}:
+        missing = sorted(keep - {sec.name for sec in code})[0]
+        raise BpfjitError(f"no code section {missing!r}; the object has: "
+                          f"{', '.join(sec.name for sec in code) or 'none'}", file=file)
+    out = [f"\n{file}:\tfile format elf64-bpf\n"]
+    for sec in code:
+        if keep is not None and sec.name not in keep:
+            continue
+        syms = sorted(by_section.get(sec.index, []), key=lambda s: (s.addr, s.name, s.type))
+        if not syms or syms[0].addr != 0:
+            # no symbol at the start: llvm-objdump names the block after the section
+            syms.insert(0, _Sym(0, sec.name, _STT_FUNC))
+        rels = sorted((_Rel(r.offset, r.type, _reloc_value(raw, r.sym))
+                       for r in raw.relocs.get(sec.index, [])) if relocs else [],
+                      key=lambda r: r.offset)
+        _dump_code(out, sec.data, raw.byteorder, syms, rels,
+                   f"\nDisassembly of section {sec.name}:\n",
+                   alu32=alu32, show_bytes=show_bytes, only=only)
+    return "".join(out)
+
+
+def _reloc_value(raw, index: int) -> str:
+    """The symbol column of a relocation line: the section's name for a section
+    symbol, `*ABS*` for symbol 0 (llvm's getRelocationValueString; REL has no addend)."""
+    if index == 0 or index >= len(raw.symbols):
+        return "*ABS*"
+    sym = raw.symbols[index]
+    if sym.type == _STT_SECTION and 0 < sym.shndx < len(raw.sections):
+        return raw.sections[sym.shndx].name
+    return sym.name
+
+
+def program_listing(name: str, section: str, functions: Iterable[tuple[str, int]],
+                    insns: list[Insn], order: str, *, mcpu: str | None = None,
+                    show_bytes: bool = True) -> str:
+    """A loaded program (its slots after relocation, subprograms appended) in the
+    layout of `objdump`: one header per function, `<func+0x..>` after jumps.
+    `functions` are (name, first slot)."""
+    syms = sorted((_Sym(start * SLOT_BYTES, fname, _STT_FUNC) for fname, start in functions),
+                  key=lambda s: (s.addr, s.name))
+    if not syms or syms[0].addr != 0:
+        syms.insert(0, _Sym(0, name, _STT_FUNC))
+    out: list[str] = []
+    _dump_code(out, encode(insns, order), order, syms, [],
+               f"\nDisassembly of program {name} (section {section or '-'}):\n",
+               alu32=has_alu32(mcpu), show_bytes=show_bytes, only=None)
+    return "".join(out)
 
 
 # --------------------------------------------------------------------- assembly: shared
