@@ -10,17 +10,21 @@ The Python API for scripting JIT experiments (the CLI is a thin layer over it):
     >>> print(image.listing())
     >>> result = run(obj, prog, arch, Inputs(packet=bytes(64)))   # a Result: r0, regions, maps
     >>> ref, divergences = diff(obj, prog, list(backends.names()), Inputs(packet=...))
+    >>> s = Session(obj, prog, [arch])                  # compile once, run many inputs
+    >>> for frame in read_capture("trace.pcapng"):      # maps carried frame to frame
+    ...     ref, divergences = s.diff(Inputs(packet=frame))
 
 Names are imported lazily so `import jit` stays cheap and has no side effects.
 """
 from __future__ import annotations
 
 __all__ = ["load", "compile_program", "run", "diff", "Inputs", "Image", "Result", "Divergence",
-           "BpfjitError"]
+           "BpfjitError", "Session", "read_capture"]
 
 _WHERE = {"load": "jit.driver", "compile_program": "jit.driver", "run": "jit.driver",
           "diff": "jit.driver", "Inputs": "jit.driver", "Divergence": "jit.driver",
-          "Image": "jit.image", "Result": "jit.interp", "BpfjitError": "jit.errors"}
+          "Image": "jit.image", "Result": "jit.interp", "BpfjitError": "jit.errors",
+          "Session": "jit.session", "read_capture": "jit.session"}
 
 
 def __getattr__(name: str):

@@ -18,13 +18,15 @@ from jit.errors import BpfjitError
 
 EXAMPLES = {
     "run": "bpfjit run examples/xdp_firewall.o --packet 'ffffffffffff0000000000010800...'\n"
-           "  bpfjit run prog.bin --mem input.bin --helpers conformance",
+           "  bpfjit run prog.bin --mem input.bin --helpers conformance\n"
+           "  bpfjit run examples/xdp_firewall.o --arch {by_order} --pcap trace.pcapng",
     "disasm": "bpfjit disasm examples/xdp_firewall.o",
     "compile": "bpfjit compile examples/xdp_firewall.o --arch {by_order}\n"
                "  bpfjit compile prog.o --arch {with_cpu} --cpu {cpu} --format hex -o prog.hex",
     "check": "bpfjit check examples/xdp_firewall.o",
     "info": "bpfjit info examples/xdp_firewall.o --json",
-    "diff": "bpfjit diff examples/xdp_firewall.o --arch all --packet pkt.bin",
+    "diff": "bpfjit diff examples/xdp_firewall.o --arch all --packet pkt.bin\n"
+            "  bpfjit diff examples/xdp_firewall.o --pcap trace.pcap --json",
     "fuzz": "bpfjit fuzz --arch all --count 1000 --seed 1",
     "conformance": "bpfjit conformance tests/conformance --arch all",
 }
@@ -63,6 +65,9 @@ def _add_prog(p: argparse.ArgumentParser) -> None:
 def _add_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mem", help="raw runs: a file whose bytes r1 points to (r2 = its length)")
     p.add_argument("--packet", help="the packet: a file, or hex bytes")
+    p.add_argument("--pcap", metavar="FILE",
+                   help="run every frame of a pcap or pcapng capture in order on one program "
+                        "instance, maps carried from frame to frame")
     p.add_argument("--ctx", help="a raw context block (file) for program types without a layout")
     p.add_argument("--map", action="append", default=[], metavar="NAME=FILE",
                    help="seed map NAME from FILE (key/value pairs, see README)")
@@ -228,6 +233,8 @@ def _read_map_seed(path: str) -> list:
 def cmd_run(args: argparse.Namespace) -> int:
     from jit import driver
     obj, prog = _load(args)
+    if args.pcap:
+        return _run_pcap(args, obj, prog)
     if args.native and args.arch == driver.INTERP:
         raise BpfjitError("--native runs a backend's code: give --arch (the host's own)")
     result = driver.run(obj, prog, args.arch, _inputs(args), cpu=args.cpu, harden=args.harden,
@@ -413,6 +420,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from jit import driver
     obj, prog = _load(args)
     arches = driver.arches_for(args.arch, prog)
+    if args.pcap:
+        return _diff_pcap(args, obj, prog, arches)
     ref, divergences = driver.diff(obj, prog, arches, _inputs(args), cpu=args.cpu,
                                    harden=args.harden)
     if args.json:
@@ -456,6 +465,121 @@ def _rich_diff(prog, arches, ref, divergences) -> None:
 
 def _show(v) -> str:
     return f"0x{v:x}" if isinstance(v, int) else str(v)
+
+
+# ------------------------------------------------------------------ --pcap
+
+def _capture(args: argparse.Namespace):
+    """(frames, inputs template) for --pcap: the other inputs apply to every frame."""
+    from jit import session
+    if args.packet is not None or args.mem is not None:
+        raise BpfjitError("--pcap gives the frames: not with --packet or --mem")
+    if getattr(args, "native", False):
+        raise BpfjitError("--pcap runs under Unicorn or the interpreter, not with --native")
+    return session.read_capture(args.pcap), _inputs(args)
+
+
+def _frame_json(prog, fr) -> dict:
+    from jit.contexts import verdict_name
+    doc: dict = {"frame": fr.number, "length": len(fr.frame), "refused": fr.refused}
+    res = fr.result
+    if res is not None:
+        doc.update({"retval": res.r0, "verdict": verdict_name(prog.prog_type, res.r0),
+                    "fault": None if res.fault is None else str(res.fault),
+                    "helper_calls": [{"id": h, "name": n, "args": list(a)}
+                                     for h, n, a in res.helper_calls],
+                    "trace": list(res.trace), "insns_executed": res.insns_executed})
+    return doc
+
+
+def _maps_json(maps: dict) -> dict:
+    return {name: [{"key": k.hex(), "value": v.hex()} for k, v in entries]
+            for name, entries in maps.items()}
+
+
+def _frame_row(prog, fr) -> str:
+    from jit.contexts import verdict_name
+    if fr.refused is not None:
+        return f"{fr.number:>6}  {len(fr.frame):>5}  refused: {fr.refused}"
+    res = fr.result
+    if res.fault is not None:
+        return f"{fr.number:>6}  {len(fr.frame):>5}  fault: {res.fault.msg}"
+    verdict = verdict_name(prog.prog_type, res.r0) or ""
+    return f"{fr.number:>6}  {len(fr.frame):>5}  {f'0x{res.r0:x}':<12}  {verdict}"
+
+
+def _print_maps(maps: dict, frames: int) -> None:
+    print(f"maps after {frames} frame{'s' if frames != 1 else ''}:")
+    for name, items in maps.items():
+        print(f"map {name}: {len(items)} entries")
+        for k, v in items:
+            print(f"  {k.hex(' ') or '-'} -> {v.hex(' ')}")
+
+
+def _run_pcap(args: argparse.Namespace, obj, prog) -> int:
+    """run --pcap: every frame on one engine; a table of verdicts and the final maps."""
+    from jit import driver, session
+    frames, template = _capture(args)
+    arch = args.arch
+    if arch != driver.INTERP:
+        arch = driver.arches_for(arch, prog)[0]
+    s = session.Session(obj, prog, [] if arch == driver.INTERP else [arch],
+                        helpers=template.helpers, cpu=args.cpu, harden=args.harden)
+    runs = session.run_capture(s, frames, arch, template)
+    maps = s.maps(arch)
+    if args.json:
+        emit_json({"program": prog.name, "section": prog.section, "arch": arch,
+                   "frames": [_frame_json(prog, fr) for fr in runs], "maps": _maps_json(maps)})
+    else:
+        print(f"{'frame':>6}  {'bytes':>5}  {'r0':<12}  verdict")
+        for fr in runs:
+            print(_frame_row(prog, fr))
+        _print_maps(maps, len(runs))
+    faulted = [fr.result.fault for fr in runs if fr.result is not None and fr.result.fault]
+    if faulted:
+        f = faulted[0]
+        raise f.where(file=prog.file, func=_func_name(prog, f.pc))
+    return 0
+
+
+def _diff_pcap(args: argparse.Namespace, obj, prog, arches: list[str]) -> int:
+    """diff --pcap: every frame on the interpreter and each backend, each carrying its
+    own maps, up to the first frame where a backend differs."""
+    from jit import session
+    frames, template = _capture(args)
+    s = session.Session(obj, prog, arches, helpers=template.helpers, cpu=args.cpu,
+                        harden=args.harden)
+    runs = session.diff_capture(s, frames, template)
+    first = next((fr for fr in runs if fr.divergences), None)
+    maps = s.maps()
+    if args.json:
+        doc = {"program": prog.name, "section": prog.section, "arches": arches,
+               "frames": [], "first_divergence": None if first is None else first.number,
+               "maps": _maps_json(maps)}
+        for fr in runs:
+            row = _frame_json(prog, fr)
+            row["divergences"] = [{"arch": d.arch, "what": d.what, "expected": repr(d.expected),
+                                   "got": repr(d.got), "pc": d.pc} for d in fr.divergences]
+            doc["frames"].append(row)
+        emit_json(doc)
+        return 1 if first is not None else 0
+    print(f"{'frame':>6}  {'bytes':>5}  {'r0':<12}  verdict")
+    for fr in runs:
+        print(_frame_row(prog, fr))
+    _print_maps(maps, len(runs))
+    if first is None:
+        print(f"{prog.file}: {prog.name}: {', '.join(arches)} agree with the interpreter on "
+              f"all {len(runs)} frames")
+        return 0
+    print(f"{prog.file}: {prog.name}: frame {first.number} is the first where a backend "
+          f"differs ({len(frames) - first.number} later frames not run)")
+    for d in first.divergences:
+        print(f"{prog.file}: {prog.name}: frame {first.number}: {d.arch}: {d.what} differs: "
+              f"interpreter {_show(d.expected)}, {d.arch} {_show(d.got)}"
+              + (f" (pc {d.pc})" if d.pc is not None else ""))
+        if d.listing:
+            print(d.listing)
+    return 1
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 
 from jit import driver
 from jit.driver import INTERP, Inputs
+from jit.errors import BpfjitError
 from jit.program import Object, Program
 
 
@@ -193,3 +194,91 @@ class Session:
         """Every engine's next run starts from fresh maps."""
         for eng in self.engines.values():
             eng.reset()
+
+
+# ------------------------------------------------------------------ packet captures
+
+class FrameRun:
+    """One frame of a capture as a session ran it."""
+    __slots__ = ("number", "frame", "result", "refused", "divergences")
+
+    def __init__(self, number: int, frame: bytes, result=None, refused: str | None = None,
+                 divergences: list | None = None) -> None:
+        self.number = number            # 1-based, as Wireshark and tcpdump number frames
+        self.frame = frame
+        self.result = result            # the Result (the interpreter's for a diff); None if refused
+        self.refused = refused          # why the kernel's test run would refuse the frame
+        self.divergences = divergences or []
+
+
+def read_capture(path: str) -> list[bytes]:
+    """The frames of a pcap or pcapng file (read by dpkt), in order.  The link type
+    must be Ethernet: XDP and tc programs see frames from the Ethernet header on."""
+    import io
+    import struct
+
+    import dpkt
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise BpfjitError(f"cannot read: {e.strerror}", file=path) from None
+    try:
+        if data[:4] == PCAPNG_MAGIC:
+            reader = dpkt.pcapng.Reader(io.BytesIO(data))
+        else:
+            reader = dpkt.pcap.Reader(io.BytesIO(data))
+        link = reader.datalink()
+        frames = [bytes(buf) for _ts, buf in reader]
+    except (ValueError, struct.error, dpkt.Error) as e:
+        raise BpfjitError(f"not a pcap or pcapng capture ({e})", file=path) from None
+    if link != dpkt.pcap.DLT_EN10MB:
+        raise BpfjitError(f"link type {link} is not Ethernet (DLT_EN10MB, 1)", file=path)
+    return frames
+
+
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"      # a section header block
+
+
+def _frame_inputs(template: Inputs, frame: bytes, first: bool) -> Inputs:
+    """The template's inputs with this frame as the packet; map seeds before the first only."""
+    return dataclasses.replace(template, packet=frame, mem=None,
+                               map_seeds=template.map_seeds if first else {})
+
+
+def run_capture(session: Session, frames: list[bytes], engine: str = INTERP,
+                template: Inputs | None = None) -> list[FrameRun]:
+    """Run every frame in order on one engine, maps carried from frame to frame (as
+    the kernel keeps them between packets).  A frame the kernel's test run would
+    refuse is not run (FrameRun.refused says why)."""
+    from jit.contexts import InputRefused
+    template = template or Inputs()
+    out = []
+    for i, frame in enumerate(frames):
+        try:
+            result = session.run(_frame_inputs(template, frame, not out), engine=engine)
+        except InputRefused as e:
+            out.append(FrameRun(i + 1, frame, refused=e.msg))
+            continue
+        out.append(FrameRun(i + 1, frame, result))
+    return out
+
+
+def diff_capture(session: Session, frames: list[bytes],
+                 template: Inputs | None = None) -> list[FrameRun]:
+    """Diff every frame in order (each engine carrying its own maps), up to and
+    including the first frame where any backend differs from the interpreter:
+    after it the engines no longer start from the same maps."""
+    from jit.contexts import InputRefused
+    template = template or Inputs()
+    out = []
+    for i, frame in enumerate(frames):
+        try:
+            ref, divergences = session.diff(_frame_inputs(template, frame, not out))
+        except InputRefused as e:
+            out.append(FrameRun(i + 1, frame, refused=e.msg))
+            continue
+        out.append(FrameRun(i + 1, frame, ref, divergences=divergences))
+        if divergences:
+            break
+    return out
