@@ -20,7 +20,13 @@ EXAMPLES = {
     "run": "bpfjit run examples/xdp_firewall.o --packet 'ffffffffffff0000000000010800...'\n"
            "  bpfjit run prog.bin --mem input.bin --helpers conformance\n"
            "  bpfjit run examples/xdp_firewall.o --arch {by_order} --pcap trace.pcapng",
-    "disasm": "bpfjit disasm examples/xdp_firewall.o",
+    "disasm": "bpfjit disasm examples/xdp_firewall.o -r        # as llvm-objdump-19 -d -r\n"
+              "  bpfjit disasm prog.o --program xdp_calls --mcpu=v4\n"
+              "  bpfjit disasm prog.o --xlated      # after map and subprogram relocation",
+    "cfg": "bpfjit cfg examples/bpf_loop.o -o loop.svg\n"
+           "  bpfjit cfg prog.o --program xdp_calls > calls.dot",
+    "completion": "bpfjit completion bash > /etc/bash_completion.d/bpfjit\n"
+                  "  bpfjit completion zsh > \"${{fpath[1]}}/_bpfjit\"",
     "compile": "bpfjit compile examples/xdp_firewall.o --arch {by_order}\n"
                "  bpfjit compile prog.o --arch {with_cpu} --cpu {cpu} --format hex -o prog.hex",
     "check": "bpfjit check examples/xdp_firewall.o",
@@ -30,6 +36,10 @@ EXAMPLES = {
     "fuzz": "bpfjit fuzz --arch all --count 1000 --seed 1",
     "conformance": "bpfjit conformance tests/conformance --arch all",
 }
+
+
+# llvm's BPF CPU names, as jit.asm.CPUS (not imported: --help stays cheap)
+CPUS = ("generic", "v1", "v2", "v3", "v4")
 
 
 def _registry_help() -> dict:
@@ -70,7 +80,7 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
                         "instance, maps carried from frame to frame")
     p.add_argument("--ctx", help="a raw context block (file) for program types without a layout")
     p.add_argument("--map", action="append", default=[], metavar="NAME=FILE",
-                   help="seed map NAME from FILE (key/value pairs, see README)")
+                   help="put FILE's entries into map NAME before the run (format below)")
     p.add_argument("--helpers", choices=["kernel", "conformance"], default=None,
                    help="helper set (default: kernel; conformance for bpf_conformance programs)")
     p.add_argument("--max-insns", type=int, default=1_000_000,
@@ -90,6 +100,7 @@ def parser() -> argparse.ArgumentParser:
         prog="bpfjit", description="A multi-architecture eBPF JIT compiler (targets: "
         f"{names['arches']}) with a reference interpreter and differential testing.",
         epilog="exit status: 0 ok, 1 divergence, 2 bad input")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def cmd(name: str, help_: str) -> argparse.ArgumentParser:
@@ -106,9 +117,22 @@ def parser() -> argparse.ArgumentParser:
                    help="run the backend's code on this CPU (in a child process) instead of "
                         "under Unicorn: the host's own architecture only")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.epilog += "\n\n" + MAP_FILE_HELP
 
-    p = cmd("disasm", "print eBPF instructions as llvm-objdump -d does")
+    p = cmd("disasm", "print an object's eBPF code exactly as llvm-objdump-19 -d does: every "
+                      "program, as written (before relocation)")
     _add_prog(p)
+    p.add_argument("--mcpu", choices=CPUS, default=None,
+                   help="decode for this LLVM BPF CPU, as llvm-objdump --mcpu (default: "
+                   "llvm's, generic: 8/16/32-bit loads and stores name rN, and of the 32-bit "
+                   "atomics only add decodes; v3 and v4 name wN)")
+    p.add_argument("-r", "--reloc", action="store_true",
+                   help="show each relocation under its instruction, as llvm-objdump -r")
+    p.add_argument("--no-show-raw-insn", action="store_true",
+                   help="leave out the instruction bytes, as llvm-objdump does")
+    p.add_argument("--xlated", action="store_true",
+                   help="show the loaded programs instead: maps and global data as ld_pseudo "
+                   "indices, subprograms appended and calls relocated (bpftool's xlated)")
 
     p = cmd("compile", "compile to native code: a listing, raw bytes, hex or an ELF object")
     _add_prog(p)
@@ -150,7 +174,44 @@ def parser() -> argparse.ArgumentParser:
     p = cmd("conformance", "run a folder of bpf_conformance .data files")
     p.add_argument("dir")
     p.add_argument("--arch", default="interp", help="interp, all, or a comma-separated list")
+
+    p = cmd("cfg", "draw the control-flow graph of the loaded programs (Graphviz DOT, or SVG, "
+                   "PNG, PDF through Graphviz's dot), as bpftool prog dump xlated visual")
+    _add_prog(p)
+    p.add_argument("-o", "--output", help="write here: .dot/.gv as DOT, .svg/.png/.pdf through "
+                   "dot (default: DOT on stdout)")
+    p.add_argument("--mcpu", choices=CPUS, default=None, help="instruction text as "
+                   "llvm-objdump --mcpu (see disasm)")
+
+    p = cmd("completion", "print a shell completion script for bpfjit")
+    p.add_argument("shell", choices=["bash", "zsh", "tcsh"])
     return ap
+
+
+MAP_FILE_HELP = """\
+--map NAME=FILE puts entries into the map NAME (the name in the object's .maps
+or maps section) before the run, as `bpftool map update` would.  FILE is text,
+one entry a line:
+
+    KEYHEX VALUEHEX        # the key's and the value's bytes, in memory order
+
+Each is the map's key_size and value_size bytes in hex (`:` may separate
+bytes: 0a:00:00:01); `#` starts a comment; blank lines are skipped.  For an
+array the key is the u32 index in the object's byte order (01000000 is 1 in a
+bpfel object); for a prog array the value is a u32 slot.  Give --map once per
+map.  Example, a 4-byte key and an 8-byte value:
+
+    # verdicts: 10.0.0.1 -> drop
+    0a000001 0100000000000000"""
+
+
+def _version() -> str:
+    """The installed distribution's version, or the source tree's pyproject's."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+        return version("bpfjit")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,14 +346,43 @@ def result_json(obj, prog, result) -> dict:
     }
 
 
+def _programs(args: argparse.Namespace):
+    """The object and the programs a command covers: the one --program names, every
+    program of --section, or every program of the object (raw bytecode: its one)."""
+    obj, prog = _load(args)      # says what the object has when the selection matches nothing
+    if args.program:
+        return obj, [prog]
+    return obj, [p for p in obj.programs if args.section is None or p.section == args.section]
+
+
+def _read_prog(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise BpfjitError(f"cannot read: {e.strerror}", file=path) from None
+
+
 def cmd_disasm(args: argparse.Namespace) -> int:
-    from jit.asm import listing
-    obj, prog = _load(args)
-    for f in prog.functions:
-        lo = prog.pcs.index(f.start)
-        hi = len(prog.insns) if f.end >= prog.n_slots else prog.pcs.index(f.end)
-        print(f"\n{f.start:016x} <{f.name}>:")
-        sys.stdout.write(listing(prog.insns[lo:hi], prog.byteorder, start_pc=f.start))
+    from jit import asm
+    data = _read_prog(args.prog)
+    show_bytes = not args.no_show_raw_insn
+    if args.xlated or data[:4] != b"\x7fELF":
+        # the loaded programs (raw bytecode has nothing else to show)
+        obj, progs = _programs(args)
+        for prog in progs:
+            sys.stdout.write(asm.program_listing(
+                prog.name, prog.section, [(f.name, f.start) for f in prog.functions],
+                prog.insns, prog.byteorder, mcpu=args.mcpu, show_bytes=show_bytes))
+        return 0
+    symbols = None
+    if args.program:
+        # the program's own symbol and those of the subprograms it calls
+        _, prog = _load(args)
+        symbols = [f.name for f in prog.functions]
+    sections = [args.section] if args.section and not args.program else None
+    sys.stdout.write(asm.objdump(data, args.prog, mcpu=args.mcpu, relocs=args.reloc,
+                                 show_bytes=show_bytes, sections=sections, symbols=symbols))
     return 0
 
 
@@ -331,23 +421,26 @@ def _write(path: str | None, data: bytes | str) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from jit import analysis, driver
-    obj, prog = _load(args)
-    problems = analysis.check(prog, helpers=driver.helper_set(args.helpers, prog))
-    for p in problems:
-        _fail(str(p))
-    if problems:
-        return 2
-    print(f"{prog.file}: {prog.name}: ok")
-    return 0
+    obj, progs = _programs(args)
+    failed = False
+    for prog in progs:
+        problems = analysis.check(prog, helpers=driver.helper_set(args.helpers, prog))
+        for p in problems:
+            _fail(str(p))
+        if problems:
+            failed = True
+        else:
+            print(f"{prog.file}: {prog.name}: ok")
+    return 2 if failed else 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     from jit import analysis, driver
-    obj, _ = _load(args)
+    obj, progs = _programs(args)
     infos = []
-    for prog in obj.programs:
+    for prog in progs:
         facts = analysis.facts_unchecked(prog, helpers=driver.helper_set(None, prog))
-        infos.append(analysis.describe(prog, facts))
+        infos.append(_name_helpers(analysis.describe(prog, facts)))
     if args.json:
         emit_json(infos)
         return 0
@@ -357,6 +450,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     for info in infos:
         print(format_info(info))
     return 0
+
+
+def _name_helpers(info: dict) -> dict:
+    """Every helper id in an `info` document gets its uapi name (jit.helper_names),
+    also the ones bpfjit does not implement."""
+    from jit.helper_names import helper_name
+    for entries in [info.get("helpers") or []] + [f.get("helpers") or []
+                                                   for f in info.get("functions", [])]:
+        for h in entries:
+            if isinstance(h, dict) and h.get("name") is None and isinstance(h.get("id"), int):
+                h["name"] = helper_name(h["id"])
+    return info
 
 
 def _tty() -> bool:
@@ -592,8 +697,30 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     return fuzz.main_fuzz(args)
 
 
+def cmd_cfg(args: argparse.Namespace) -> int:
+    from jit import cfg, driver
+    obj, progs = _programs(args)
+    helpers = driver.helper_set(None, progs[0]) if progs else None
+    dot = cfg.to_dot(progs, helpers=helpers, mcpu=args.mcpu, name=f"CFG of {args.prog}")
+    if args.output is None or args.output == "-":
+        sys.stdout.write(dot)
+    else:
+        cfg.render(dot, args.output)
+    return 0
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    try:
+        import shtab
+    except ImportError:
+        raise BpfjitError("shell completion needs the shtab package (pip install shtab)") from None
+    sys.stdout.write(shtab.complete(parser(), shell=args.shell))
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "disasm": cmd_disasm, "compile": cmd_compile, "check": cmd_check,
-            "info": cmd_info, "diff": cmd_diff, "conformance": cmd_conformance, "fuzz": cmd_fuzz}
+            "info": cmd_info, "diff": cmd_diff, "conformance": cmd_conformance, "fuzz": cmd_fuzz,
+            "cfg": cmd_cfg, "completion": cmd_completion}
 
 
 def emit_json(obj: Any) -> None:
