@@ -48,6 +48,7 @@ from jit.testing import gen
 from jit.errors import BpfjitError
 from jit.isa import Insn
 from jit.program import MapDef
+from jit.session import Session
 
 FORMAT = "bpfjit-repro/1"
 SEED_STRIDE = 1 << 32
@@ -144,36 +145,46 @@ def reference(case: gen.Case, max_insns: int | None = None):
     return driver.run(obj, case.prog, driver.INTERP, case.inputs(max_insns or 1_000_000))
 
 
+def session_for(case: gen.Case, arches: list[str], *, options: dict | None = None,
+                harden: bool = False) -> Session:
+    """A Session for `case`: analysed once, each backend compiled once on first use."""
+    return Session(case.obj(), case.prog, arches, helpers=case.inputs(1).helpers,
+                   options=options, harden=harden)
+
+
 def diff_case(case: gen.Case, arch: str, *, options: dict | None = None,
               max_insns: int | None = None, ref=None, harden: bool = False,
-              images: list | None = None) -> driver.Divergence | None:
+              images: list | None = None, session: Session | None = None
+              ) -> driver.Divergence | None:
     """Run `case` on the interpreter and on `arch`; the first difference, or None.
 
     A backend that refuses or crashes on a valid program is a divergence too
     (`what` = "compile" for a BpfjitError, "crash" for anything else).  `images`:
-    what driver.compile_for_run made for this case and arch, if the caller has it.
+    what driver.compile_for_run made for this case and arch, if the caller has it;
+    `session`: the case's Session (`session_for`, with the same options), shared by
+    the arches of one case so that it is analysed and compiled once.
     """
-    obj = case.obj()
-    prog = case.prog
+    if session is None:
+        session = session_for(case, [arch], options=options, harden=harden)
     inputs = case.inputs(max_insns or 1_000_000)
-    hs = driver.helper_set(inputs.helpers, prog)
-    facts = driver.analyse(prog, hs)
     if ref is None:
-        ref = driver.run(obj, prog, driver.INTERP, inputs, facts=facts)
+        ref = session.run(inputs, carry=False)
     if max_insns is None and ref.fault is None:
         # the native budget is a multiple of this: a miscompiled loop that never
         # ends should cost milliseconds, not minutes
         inputs.max_insns = max(10_000, 4 * ref.insns_executed)
+    engine = session.engine(arch)
     try:
         if images is None:
-            images = driver.compile_for_run(obj, prog, arch, hs, options=options, facts=facts,
-                                            harden=harden)
+            images = engine.prepared().images
+        else:
+            engine.images = images
     except BpfjitError as e:
         return driver.Divergence(arch, "compile error", None, str(e), e.pc)
     except Exception as e:          # noqa: BLE001 - a backend bug, reported as such
         return driver.Divergence(arch, "crash while compiling", None, _crash(e))
     try:
-        got = driver.run(obj, prog, arch, inputs, facts=facts, images=images)
+        got = engine.run(inputs, carry=False)
     except Exception as e:          # noqa: BLE001
         return driver.Divergence(arch, "crash while running", None, _crash(e))
     d = driver.first_difference(driver.comparable(ref), driver.comparable(got))
@@ -619,12 +630,13 @@ def _check_one(task: tuple) -> dict:
             if problems:
                 out["gen_errors"].append(f"seed {seed} ({order}): {problems[0]}")
                 continue
-            ref = reference(case)
+            session = session_for(case, mine, options=options)
+            ref = session.run(case.inputs(1_000_000), carry=False)
         except Exception as e:      # noqa: BLE001 - a generator bug must not stop the campaign
             out["gen_errors"].append(f"seed {seed} ({order}): {_crash(e)}")
             continue
         for arch in mine:
-            d = diff_case(case, arch, options=options, ref=ref)
+            d = diff_case(case, arch, options=options, ref=ref, session=session)
             out["runs"][arch] = out["runs"].get(arch, 0) + 1
             if d is not None:
                 out["findings"].append(Finding(index, seed, arch, d.what, _safe(d.expected),
