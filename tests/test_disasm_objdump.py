@@ -291,6 +291,57 @@ def test_info_names_helpers_bpfjit_does_not_implement(tmp_path, capsys):
         9: "skb_store_bytes", 10: "l3_csum_replace", 189: "xdp_load_bytes"}
 
 
+def test_the_other_helper_name_tables_agree():
+    """jit.contexts keeps the names it stubs unimplemented helpers with; they must not drift."""
+    contexts = pytest.importorskip("jit.contexts")
+    table = getattr(contexts, "UAPI_HELPER_NAMES", None)
+    if table is None:
+        pytest.skip("jit.contexts has no UAPI_HELPER_NAMES any more")
+    assert {i: n for i, n in enumerate(table)} == HELPER_NAMES
+
+
+def test_compile_listing_names_helpers_bpfjit_does_not_implement(tmp_path, capsys):
+    from jit.asm import assemble
+    from jit.isa import encode
+    args = "r1 = 0\nr2 = 0\nr3 = 0\nr4 = 0\nr5 = 0\n"
+    prog = tmp_path / "calls.bin"
+    prog.write_bytes(encode(assemble(args + "call 9\n" + args + "call 189\nr0 = 0\nexit\n")))
+    import backends
+    arch = backends.targets()[0].name
+    assert cli.main(["compile", str(prog), "--arch", arch]) == 0
+    out = capsys.readouterr().out
+    assert "<bpf_skb_store_bytes>" in out and "<bpf_xdp_load_bytes>" in out
+
+
+# --------------------------------------------------------------------- objects bpfjit cannot load
+
+def test_disasm_shows_an_object_the_loader_refuses(capsys):
+    """disasm reads the object as llvm-objdump does, so it works where loading fails."""
+    path = "tests/asm/objdump/edges.eb.o"
+    rc, _, err = _cli(capsys, "check", path)
+    assert rc == 2 and err.count("\n") == 1
+    rc, out, _ = _cli(capsys, "disasm", path, "-r")
+    assert rc == 0
+    assert out == (GOLDEN / f"{path.replace('/', '__')}.d-r.txt").read_text()
+
+
+def test_disasm_of_raw_bytecode_lays_out_the_loaded_program(tmp_path, capsys):
+    from jit.asm import assemble
+    from jit.isa import encode
+    prog = tmp_path / "raw.bin"
+    prog.write_bytes(encode(assemble("r1 = 1\ncall f\nexit\nf:\nr0 = r1\nexit\n"), "big"))
+    rc, out, _ = _cli(capsys, "disasm", str(prog), "--bpfeb")
+    assert rc == 0
+    assert out == ("\nDisassembly of program main (section -):\n"
+                   "\n0000000000000000 <main>:\n"
+                   "       0:\tb7 10 00 00 00 00 00 01\tr1 = 0x1\n"
+                   "       1:\t85 01 00 00 00 00 00 01\tcall 0x1\n"
+                   "       2:\t95 00 00 00 00 00 00 00\texit\n"
+                   "\n0000000000000018 <func_3>:\n"
+                   "       3:\tbf 01 00 00 00 00 00 00\tr0 = r1\n"
+                   "       4:\t95 00 00 00 00 00 00 00\texit\n")
+
+
 # --------------------------------------------------------------------- version, completion
 
 def test_version(capsys):
