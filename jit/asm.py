@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 import struct
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -348,15 +349,13 @@ def _branch_target(code: bytes, at: int, order: str) -> int | None:
     return (at + SLOT_BYTES + rel * SLOT_BYTES) & 0xFFFFFFFFFFFFFFFF
 
 
-def _target_note(syms: list[_Sym], target: int) -> str:
-    """` <sym+0x..>`: the last symbol at or before the target (llvm's choice)."""
-    best = None
-    for sym in syms:
-        if sym.addr > target:
-            break
-        best = sym
-    if best is None:
+def _target_note(syms: list[_Sym], addrs: list[int], target: int) -> str:
+    """` <sym+0x..>`: the last symbol (in sort order) at or before the target, as llvm
+    picks it; `addrs` are the symbols' addresses."""
+    i = bisect_right(addrs, target)
+    if i == 0:
         return ""
+    best = syms[i - 1]
     disp = target - best.addr
     return f" <{best.name}+0x{disp:x}>" if disp else f" <{best.name}>"
 
@@ -381,6 +380,7 @@ def _dump_code(out: list[str], code: bytes, order: str, syms: list[_Sym], rels: 
     address, the last in (address, name, type) order names the block.
     """
     printed_header = False
+    addrs = [s.addr for s in syms]
     ri = 0
     i = 0
     while i < len(syms):
@@ -418,7 +418,7 @@ def _dump_code(out: list[str], code: bytes, order: str, syms: list[_Sym], rels: 
             if text != UNKNOWN and size >= SLOT_BYTES:
                 target = _branch_target(code, at, order)
                 if target is not None:
-                    note = _target_note(syms, target)
+                    note = _target_note(syms, addrs, target)
             out.append(f"{at // SLOT_BYTES:8d}:{raw}\t{text}{note}\n")
             while ri < len(rels) and rels[ri].offset < at + size:
                 r = rels[ri]
