@@ -91,6 +91,7 @@ from itertools import chain, compress, count, islice, repeat
 from operator import and_, itemgetter, ne, sub
 from typing import Iterable, Mapping, NamedTuple
 
+from jit import ranges
 from jit.errors import CheckError
 from jit.isa import LDDW, Alu, Cls, Jmp, Mode, Size
 from jit.program import Program
@@ -101,6 +102,7 @@ TAIL_CALL = 12             # BPF_FUNC_tail_call
 TAIL_CALL_STACK = 256      # callers' frames limit for a subprogram that tail-calls
 SLOT = 8                   # the kernel counts a frame in 8-byte slots ...
 FRAME_ALIGN = 16           # ... and rounds each to 16 when it sums a chain (JIT requested)
+RANGES_CHECK_INSNS = 4096  # programs up to this size get the value-range checks
 WIDEN_AFTER = 4            # joins into a block before changing stack offsets go unbounded
 
 M64 = (1 << 64) - 1
@@ -655,6 +657,7 @@ class _Analysis:
         self.problems: dict[tuple[int, str], CheckError] = {}
         self.zext: set[int] = set()
         self.classified: dict = {}         # insn, unread fields cleared -> classify(it)
+        self.ranges: ranges.Ranges | None = None
 
     # ------------------------------------------------------------ problems
     def problem(self, f: _Func | None, pc: int | None, msg: str) -> None:
@@ -689,12 +692,48 @@ class _Analysis:
         for k in order:
             if funcs[k].blocks:
                 self.stack(funcs[k])
+        self.value_ranges(funcs)
         results = tuple(self.finish(fn) for fn in funcs)
         total, chain, frames = self.chains(results)
         problems = tuple(sorted(self.problems.values(),
                                 key=lambda e: -1 if e.pc is None else e.pc))
         return Facts(functions=results, zext_needed=frozenset(self.zext), stack_total=total,
                      deepest_chain=chain, max_frames=frames, problems=problems)
+
+    def value_ranges(self, funcs: list[_Func]) -> None:
+        """Where offsets need value ranges (jit.ranges), or the program is small enough
+        to check with them: the kernel's depths and the range checks.
+
+        Runs only on a program the structural checks passed; a walk that runs out
+        of budget proves nothing and changes nothing."""
+        fallback = any(f.reason is not None for f in funcs)
+        if self.problems or not funcs or not (fallback or len(self.insns) <= RANGES_CHECK_INSNS):
+            return
+        r = ranges.analyse(self.prog)
+        self.ranges = r
+        if not r.complete:
+            for f in funcs:
+                if f.reason is not None:
+                    f.reason += (f"; value ranges gave up after {r.steps} steps")
+            return
+        for f in funcs:
+            # only where the first analysis fell back: elsewhere it already gives the
+            # kernel's figure (its helper objects reach up to r10; see the module doc)
+            if f.reason is None or f.start not in r.reached:
+                continue
+            why = r.reason.get(f.start)
+            if why is not None:
+                continue                # the first analysis's reason says more
+            f.min_off = r.depth.get(f.start, 0)
+            f.reason = None
+        for pc, msg in r.problems:
+            self.problem(self.funcs[self.func_index(pc)], pc, msg)
+
+    def func_index(self, pc: int) -> int:
+        for f in self.funcs:
+            if f.start <= pc < f.end:
+                return f.index
+        return 0
 
     # ------------------------------------------------------------ pass 1: per instruction
     def classify(self, insn) -> tuple:
