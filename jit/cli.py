@@ -139,7 +139,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default=names["default"],
                    help=f"{names['arches']} (default: {names['default']})")
     p.add_argument("--cpu", help="the CPU model of targets that have several: " + names["cpus"])
-    p.add_argument("--harden", action="store_true", help="constant blinding")
+    p.add_argument("--harden", action="store_true", help="constant blinding, masks fresh "
+                   "from the OS each time (the listing names the seed)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="with --harden: the seed of the blinding masks, to reproduce an image")
     p.add_argument("--format", choices=["listing", "bin", "hex", "elf"], default="listing")
     p.add_argument("-o", "--output", help="write here instead of stdout")
     p.add_argument("--linum", action="store_true", help="add file, line and column to source lines")
@@ -285,9 +288,12 @@ def _read_map_seed(path: str) -> list:
                     pairs.append((bytes.fromhex(k.replace(":", "")),
                                   bytes.fromhex(v.replace(":", ""))))
                 except ValueError:
-                    raise BpfjitError(f"{path}:{n}: expected 'KEYHEX VALUEHEX'") from None
+                    raise BpfjitError(f"line {n}: expected 'KEYHEX VALUEHEX'",
+                                      file=path) from None
     except OSError as e:
-        raise BpfjitError(f"cannot read map seed {path}: {e.strerror}") from None
+        raise BpfjitError(f"cannot read --map file: {e.strerror}", file=path) from None
+    except UnicodeDecodeError:
+        raise BpfjitError("--map file is not text (KEYHEX VALUEHEX lines)", file=path) from None
     return pairs
 
 
@@ -389,7 +395,10 @@ def cmd_disasm(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from jit import driver
     obj, prog = _load(args)
-    image = driver.compile_program(prog, args.arch, cpu=args.cpu, harden=args.harden)
+    if args.seed is not None and not args.harden:
+        raise BpfjitError("--seed is the seed of --harden's blinding masks: give --harden too")
+    image = driver.compile_program(prog, args.arch, cpu=args.cpu, harden=args.harden,
+                                   seed=args.seed)
     if args.json:
         from jit.image import image_json
         emit_json(image_json(image))
@@ -415,8 +424,11 @@ def _write(path: str | None, data: bytes | str) -> None:
             sys.stdout.write(data)
         return
     mode = "wb" if isinstance(data, bytes) else "w"
-    with open(path, mode) as f:
-        f.write(data)
+    try:
+        with open(path, mode) as f:
+            f.write(data)
+    except OSError as e:                # a directory, no such folder, no permission
+        raise BpfjitError(f"cannot write -o: {e.strerror}", file=path) from None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -425,6 +437,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     failed = False
     for prog in progs:
         problems = analysis.check(prog, helpers=driver.helper_set(args.helpers, prog))
+        problems += driver.map_problems(prog)          # the limits compile applies
         for p in problems:
             _fail(str(p))
         if problems:

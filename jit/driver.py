@@ -143,11 +143,29 @@ def linker(prog: Program) -> Callable[[Symbol], int]:
     return link
 
 
+def map_problems(prog: Program) -> list[BpfjitError]:
+    """What compile would refuse about `prog`'s maps (a type it does not support, a
+    max_entries that does not fit the maps' address space...): the linker's own
+    allocation, so `bpfjit check` applies exactly the limits compile applies."""
+    try:
+        linker(prog)
+    except BpfjitError as e:
+        return [e.where(file=prog.file, func=prog.name)]
+    return []
+
+
 def compile_program(prog: Program, arch: str, *, helpers: str | dict | None = None,
-                    harden: bool = False, seed: int = 0, cpu: str | None = None,
+                    harden: bool = False, seed: int | None = None, cpu: str | None = None,
                     options: dict | None = None, base: int | None = None,
                     facts: Any = None) -> Image:
-    """Check, lower and emit `prog` for `arch`; returns the Image (code at `base`)."""
+    """Check, lower and emit `prog` for `arch`; returns the Image (code at `base`).
+
+    `harden` blinds every immediate with masks drawn from `seed`; with no seed a
+    fresh one comes from the OS for each compile (recorded as `Image.seed`, so
+    `seed=image.seed` reproduces the image)."""
+    if harden and seed is None:
+        import secrets
+        seed = secrets.randbits(63)
     with _no_gc():
         return _compile(prog, arch, helpers, harden, seed, cpu, options, base, facts)
 
@@ -178,7 +196,8 @@ def _compile(prog, arch, helpers, harden, seed, cpu, options, base, facts) -> Im
     return Image(arch=backend.name, code=compiled.code, base=base, funcs=compiled.funcs,
                  pc_map=compiled.pc_map, program=prog, backend=backend, relocs=compiled.relocs,
                  runtime=compiled.runtime, passes=compiled.passes,
-                 stack_depths={f.start_pc: f.stack_depth for f in lir.funcs})
+                 stack_depths={f.start_pc: f.stack_depth for f in lir.funcs},
+                 seed=seed if harden else None)
 
 
 # ------------------------------------------------------------------ running
@@ -441,8 +460,11 @@ def read_bytes_arg(value: str | None, what: str) -> bytes | None:
     if value is None:
         return None
     if os.path.exists(value):
-        with open(value, "rb") as f:
-            return f.read()
+        try:
+            with open(value, "rb") as f:
+                return f.read()
+        except OSError as e:            # a directory, no permission: the user's, one line
+            raise BpfjitError(f"cannot read --{what}: {e.strerror}", file=value) from None
     text = value.replace(" ", "").replace(":", "")
     try:
         return bytes.fromhex(text)

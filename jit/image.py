@@ -43,6 +43,7 @@ class Image:
     runtime: list = field(default_factory=list)
     passes: int = 0
     stack_depths: dict = field(default_factory=dict)   # function start pc -> eBPF frame bytes
+    seed: int | None = None           # hardened: the seed of its blinding masks (--seed)
 
     def __post_init__(self) -> None:
         self._offs = [o for o, _ in self.pc_map]
@@ -195,6 +196,8 @@ class Image:
         entries = {self.base + f.offset: f.name for f in self.funcs}
         entries.update({self.base + off: name for name, off, _ in self.runtime})
         out: list[str] = []
+        if self.seed is not None:
+            out.append(f"; constants blinded: --harden --seed {self.seed} reproduces this image")
         func_at = {f.offset: f for f in self.funcs}
         runtime_at = {off: name for name, off, _ in self.runtime}
         order: list[int] = []           # the current function's eBPF pcs, in order
@@ -341,7 +344,7 @@ def image_json(image: Image) -> dict:
                       "start_pc": f.start_pc, "insns": insns, "bpf_insns": ebpf})
     return {"arch": image.arch, "program": prog.name, "section": prog.section,
             "file": prog.file, "base": image.base, "size": len(image.code),
-            "functions": funcs,
+            "functions": funcs, **({"seed": image.seed} if image.seed is not None else {}),
             "runtime": [{"name": n, "offset": o, "size": s} for n, o, s in image.runtime],
             "relocs": [{"offset": r.offset, "kind": r.kind, "symbol": image.symbol_name(r.sym)}
                        for r in sorted(image.relocs, key=lambda r: r.offset)]}

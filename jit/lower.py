@@ -60,12 +60,14 @@ _NOOP_IMM64 = {Op.ADD: 0, Op.SUB: 0, Op.OR: 0, Op.XOR: 0, Op.LSH: 0, Op.RSH: 0, 
 
 class _Lowerer:
     def __init__(self, prog: Program, alu32_zext: bool, zext_needed: set[int] | None,
-                 harden: bool, seed: int, poison_hi32: int | None = None) -> None:
+                 harden: bool, seed: int | None, poison_hi32: int | None = None) -> None:
         self.prog = prog
         self.alu32_zext = alu32_zext
         self.zext_needed = zext_needed
         self.next_label = prog.n_slots          # labels 0..n_slots-1 are eBPF jump targets
-        self.rng = random.Random(seed) if harden else None
+        # blinding masks: reproducible from `seed`, else fresh from the OS every compile
+        self.rng = (random.Random(random.SystemRandom().getrandbits(64) if seed is None else seed)
+                    if harden else None)
         # the kernel's BPF_F_TEST_RND_HI32: garbage in upper halves nobody should read
         self.poison = random.Random(poison_hi32) if poison_hi32 is not None else None
         self.func_index = {f.start: i for i, f in enumerate(prog.functions)}
@@ -409,9 +411,9 @@ class _Lowerer:
         if insn.mode == isa.Mode.IND:
             if insn.src != 2:
                 ops.append(Alu(Op.MOV, 64, 2, insn.src, pc))
-            ops.append(Alu(Op.ADD, 32, 2, Imm(insn.imm), pc))
+            self.alu_imm(Op.ADD, 32, 2, insn.imm, pc)        # blinded when hardening
         else:
-            ops.append(Alu(Op.MOV, 64, 2, Imm(insn.imm), pc))
+            self.alu_imm(Op.MOV, 64, 2, insn.imm, pc)
         ops.append(Alu(Op.MOV, 64, 1, 6, pc))
         ops.append(CallHelper(LD_ABS_HELPER[size], pc))
         self.calls = True
@@ -478,10 +480,12 @@ _SIZE = {isa.Size.W: 4, isa.Size.H: 2, isa.Size.B: 1, isa.Size.DW: 8}
 
 def lower(prog: Program, *, alu32_zext: bool, depths: dict[int, int] | None = None,
           zext_needed: Iterable[int] | None = None, harden: bool = False,
-          seed: int = 0, poison_hi32: int | None = None) -> LirProgram:
+          seed: int | None = None, poison_hi32: int | None = None) -> LirProgram:
     """Lower a checked program.  `depths` maps function start slot -> stack bytes
     (default 512); `zext_needed` the slots of 32-bit definitions whose upper
-    half is read (None = all of them).  `poison_hi32` (a seed) fills the upper
+    half is read (None = all of them).  `harden` blinds every immediate of the
+    program with masks drawn from `seed` (None: a fresh random seed, so no two
+    hardened images are alike).  `poison_hi32` (a seed) fills the upper
     half of every other 32-bit definition with random bits, so a wrong
     "never read" fact shows up as a divergence (tests only)."""
     zn = None if zext_needed is None else set(zext_needed)

@@ -356,9 +356,34 @@ def _fault_from(state, err, images, uc, spec):
         start = spec.trap_address(uc, native) if hasattr(spec, "trap_address") else None
         if start is None:
             start = _access_start(uc, spec, images, native)
-        return MemoryFault(kind, addr if start is None else start, size, pc=pc, native_pc=native)
+        return MemoryFault(kind, addr if start is None else start,
+                           ebpf_access_size(images, native, size), pc=pc, native_pc=native)
     native = uc.reg_read(spec.pc_reg)
     return RunError(f"the emulated CPU stopped: {err}", pc=_pc_at(images, native))
+
+
+def ebpf_access_size(images, native: int, size: int) -> int:
+    """The size of the eBPF load, store or atomic whose native code at `native` faulted,
+    as the interpreter reports it: a backend may split one access into halves or bytes
+    (ARM32 word pairs, MIPS ldl/ldr and byte pairs), so the native access's `size` is
+    not the program's.  `size` where the instruction is no memory access."""
+    from bisect import bisect_left
+    from jit.isa import Cls
+    for img in images:
+        pc = img.pc_of(native)
+        if pc is None:
+            continue
+        prog = img.program
+        i = bisect_left(prog.pcs, pc)
+        if i < len(prog.pcs) and prog.pcs[i] == pc:
+            op = prog.insns[i][0]
+            if op & 7 in (Cls.LDX, Cls.ST, Cls.STX):
+                return _ACCESS_BYTES[op & 0x18]
+        return size
+    return size
+
+
+_ACCESS_BYTES = {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}    # the size field: W, H, B, DW
 
 
 def _access_start(uc, spec, images, native: int) -> int | None:

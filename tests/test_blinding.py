@@ -4,14 +4,17 @@ and nothing else changes.
 What counts as a constant of the program -- the immediates an attacker who
 writes the program chooses and the kernel's bpf_jit_blind_constants rewrites:
 ALU and ALU64 immediates (K forms), conditional jump immediates, ST immediates,
-and both 32-bit halves of an LDDW constant (src=0).  Not scanned: helper ids
+both 32-bit halves of an LDDW constant (src=0), and the packet offsets of the
+legacy LD_ABS/LD_IND loads (the kernel blinds those too: issue #20 found them
+in every backend's hardened image).  Not scanned: helper ids
 and call offsets, byte-swap widths, atomic operation codes, LDDW map/function
 references (addresses the loader chooses) -- the kernel does not blind those
 either.
 
 Where a constant could show up in the image:
-- as its 4 bytes in the target's byte order (x86-64 imm32 fields, literal
-  pools): every arch is scanned for that;
+- as its 4 bytes in either byte order (x86-64 imm32 fields, literal pools,
+  a constant byte-swapped by the code that uses it): every arch is scanned for
+  both;
 - split into 16-bit halves (ARM32 movw/movt, MIPS lui/ori): the image is
   disassembled with capstone and a constant counts as found when its upper and
   lower halves are immediate operands of two instructions at most WINDOW apart.
@@ -67,6 +70,8 @@ def program_constants(prog) -> set[int]:
             vals.append(insn.imm)
         elif op == isa.LDDW and insn.src == 0:
             vals += [insn.imm & 0xFFFFFFFF, insn.imm >> 32]
+        elif cls == isa.Cls.LD and op & 0xE0 in (isa.Mode.ABS, isa.Mode.IND):
+            vals.append(insn.imm)                            # the packet offset
         for v in vals:
             v &= 0xFFFFFFFF
             if sum(b not in (0x00, 0xFF) for b in v.to_bytes(4, "little")) >= 3:
@@ -93,9 +98,9 @@ def _imm16s(image) -> list[int]:
 
 def found(image, consts: set[int]) -> set[int]:
     """The constants that appear in the image (bytes, or split in 16-bit halves)."""
-    order = image.backend.caps.byteorder
     code = bytes(image.code)
-    hits = {v for v in consts if v.to_bytes(4, order) in code}
+    hits = {v for v in consts
+            if v.to_bytes(4, "little") in code or v.to_bytes(4, "big") in code}
     if image.arch in SPLIT_ARCHES:
         imms = _imm16s(image)
         where: dict[int, list[int]] = {}
@@ -138,7 +143,12 @@ def _known_constants(order: str):
         s(0x07, 0, 0, 0, 0x600DCAFE),                        # r0 += imm
         s(0x7A, 10, 0, -8, 0x5EED1234),                      # *(u64 *)(r10 - 8) = imm
         lddw(1, 0, 0x0C0FFEE0_0BADF00D, order),              # r1 = imm64
-        s(0x0F, 0, 1), s(0x95),
+        s(0x0F, 0, 1),                                       # r0 += r1
+        s(0xBF, 7, 0),                                       # r7 = r0
+        s(0xBF, 6, 1),                                       # r6 = r1 (the context)
+        s(0x20, 0, 0, 0, 0x0A1B2C3D),                        # r0 = ntohl(pkt[imm])  LD_ABS
+        s(0x48, 0, 7, 0, 0x1A2B3C4D),                        # r0 = ntohs(pkt[r7 + imm])  LD_IND
+        s(0x95),
     ])
     from jit.program import from_bytecode
     return from_bytecode(code, byteorder=order)
@@ -150,7 +160,7 @@ def test_scan_finds_constants_in_unhardened_images():
     for arch in covered_arches():
         prog = _known_constants(backends.TARGET_ORDER[arch])
         consts = program_constants(prog)
-        assert len(consts) == 9, sorted(hex(c) for c in consts)
+        assert len(consts) == 11, sorted(hex(c) for c in consts)
         plain = found(_compile(prog, arch, harden=False), consts)
         assert plain == consts, f"{arch}: scan missed {sorted(hex(c) for c in consts - plain)}"
 
@@ -246,3 +256,33 @@ def test_fixture_results_unchanged_with_harden(path):
             problems += [f"{prog.name} {name} {d.arch}: {d.what}: interpreter {d.expected!r}, "
                          f"got {d.got!r} (pc {d.pc})" for d in divs]
     assert not problems, "\n".join(problems[:20])
+
+
+# --------------------------------------------------------------------- masks: fresh, reproducible
+
+def test_masks_fresh_per_compile_and_seed_reproduces():
+    """Issue #20: the masks were seeded with 0, so every hardened image was the same and
+    the first mask always one value.  Now each compile draws a fresh seed (Image.seed),
+    and passing it back reproduces the image byte for byte."""
+    prog = _known_constants("little")
+    a = driver.compile_program(prog, "x86_64", harden=True)
+    b = driver.compile_program(prog, "x86_64", harden=True)
+    assert a.seed is not None and a.seed != b.seed and a.code != b.code
+    again = driver.compile_program(prog, "x86_64", harden=True, seed=a.seed)
+    assert again.code == a.code
+    assert driver.compile_program(prog, "x86_64").seed is None
+
+
+def test_cli_seed_reproduces_a_hardened_image(tmp_path, capsys):
+    from jit import cli
+    obj = os.path.join(HERE, "..", "examples", "xdp_firewall.o")
+    outs = []
+    for i, extra in enumerate([[], ["--seed", "77"], ["--seed", "77"]]):
+        out = tmp_path / f"{i}.bin"
+        assert cli.main(["compile", obj, "--harden", "--format", "bin", "-o", str(out)]
+                        + extra) == 0
+        outs.append(out.read_bytes())
+    assert outs[1] == outs[2] and outs[0] != outs[1]
+    assert cli.main(["compile", obj, "--harden", "--seed", "77"]) == 0
+    assert capsys.readouterr().out.startswith("; constants blinded: --harden --seed 77 ")
+    assert cli.main(["compile", obj, "--seed", "77"]) == 2       # --seed without --harden
