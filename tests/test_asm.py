@@ -287,6 +287,30 @@ def test_disasm_examples(insn, text):
     assert disasm(insn) == text
 
 
+# llvm-objdump-19 without --mcpu (or v1/v2): no alu32, so its decoder uses the
+# 64-bit register forms for narrow loads, stores and atomics (tests/asm/*.o and
+# tests/test_disasm_objdump.py check this against llvm itself).
+@pytest.mark.parametrize("insn,text", [
+    (Insn(0x61, 1, 1, 4, 0), "r1 = *(u32 *)(r1 + 0x4)"),
+    (Insn(0x71, 0, 4, -1, 0), "r0 = *(u8 *)(r4 - 0x1)"),
+    (Insn(0x73, 1, 2, 0, 0), "*(u8 *)(r1 + 0x0) = r2"),
+    (Insn(0x6B, 10, 3, -2, 0), "*(u16 *)(r10 - 0x2) = r3"),
+    (Insn(0xC3, 1, 2, 8, 0x00), "lock *(u32 *)(r1 + 0x8) += r2"),
+    (Insn(0xC3, 1, 2, 8, 0x01), "lock *(u32 *)(r1 + 0x8) += r2"),   # FETCH bit not decoded
+    (Insn(0xC3, 1, 2, 8, 0x40), "<unknown>"),
+    (Insn(0xC3, 1, 2, 0, 0xE1), "<unknown>"),
+    (Insn(0xC3, 1, 2, 0, 0xF1), "<unknown>"),
+    # unchanged: 64-bit accesses, sign-extending loads, ALU32 and JMP32
+    (Insn(0x79, 2, 10, -8, 0), "r2 = *(u64 *)(r10 - 0x8)"),
+    (Insn(0x81, 1, 2, -2, 0), "r1 = *(s32 *)(r2 - 0x2)"),
+    (Insn(0xDB, 1, 0, 0, 0x01), "r0 = atomic_fetch_add((u64 *)(r1 + 0x0), r0)"),
+    (Insn(0xBC, 1, 2, 16, 0), "w1 = (s16)w2"),
+    (Insn(0x2E, 3, 2, 10, 0), "if w3 > w2 goto +0xa"),
+])
+def test_disasm_without_alu32_as_llvms_default_cpu(insn, text):
+    assert disasm(insn, alu32=False) == text
+
+
 @pytest.mark.parametrize("insn,llvm,lossless", [
     (Insn(0x85, 0, 1, 0, 21), "call 0x15", "call pc+0x15"),
     (Insn(0x85, 0, 1, 0, -3), "call -0x3", "call pc-0x3"),
