@@ -100,7 +100,8 @@ def parser() -> argparse.ArgumentParser:
         prog="bpfjit", description="A multi-architecture eBPF JIT compiler (targets: "
         f"{names['arches']}) with a reference interpreter and differential testing.",
         epilog="exit status: 0 ok, 1 divergence, 2 bad input")
-    ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    ap.add_argument("--version", action=_Version, nargs=0,
+                    help="print the version of bpfjit and exit")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def cmd(name: str, help_: str) -> argparse.ArgumentParser:
@@ -209,12 +210,20 @@ map.  Example, a 4-byte key and an 8-byte value:
 
 
 def _version() -> str:
-    """The installed distribution's version, or the source tree's pyproject's."""
+    """The installed distribution's version."""
     try:
         from importlib.metadata import PackageNotFoundError, version
         return version("bpfjit")
     except PackageNotFoundError:
         return "unknown (not installed)"
+
+
+class _Version(argparse.Action):
+    """--version, looked up only when asked for (importlib.metadata costs tens of ms)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -357,10 +358,10 @@ def test_version(capsys):
 
 
 def test_python_dash_m_jit_is_the_cli():
-    done = subprocess.run(["python", "-m", "jit", "--version"], cwd=ROOT, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "jit", "--version"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("bpfjit ")
-    done = subprocess.run(["python", "-m", "jit", "check", MULTI], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "jit", "check", MULTI], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.count(": ok\n") == 5
 
