@@ -36,16 +36,24 @@ from jit.errors import BpfjitError, IsaError
 from jit.isa import Insn
 from jit.program import Program
 
-# edge kind -> DOT attributes (back edges get their own colour on top)
-EDGE_STYLE: dict[str, str] = {
-    "fallthrough": 'style="solid,bold", color=black, weight=10',
-    "taken": 'style="solid,bold", color=forestgreen, label="taken"',
-    "goto": 'style="solid,bold", color=blue, label="goto"',
-    "call": 'style=dashed, color=gray40, label="call", constraint=false',
-    "exit": 'style="solid,bold", color=black, weight=10',
+# edge kind -> DOT attributes
+EDGE_STYLE: dict[str, dict[str, str]] = {
+    "fallthrough": {"style": '"solid,bold"', "color": "black", "weight": "10"},
+    "taken": {"style": '"solid,bold"', "color": "forestgreen", "label": '"taken"'},
+    "goto": {"style": '"solid,bold"', "color": "blue", "label": '"goto"'},
+    "call": {"style": "dashed", "color": "gray40", "label": '"call"', "constraint": "false"},
 }
-BACK_STYLE = {"taken": 'label="taken, back"', "goto": 'label="goto, back"',
-              "fallthrough": 'label="back"'}
+
+
+def _edge_attrs(kind: str, back: bool = False) -> str:
+    """A loop-closing edge is red, says "back", and does not pull the layout upwards."""
+    attrs = dict(EDGE_STYLE[kind])
+    if back:
+        label = attrs.get("label", '""').strip('"')
+        attrs.update(color="red", label=f'"{label + ", " if label else ""}back"',
+                     constraint="false")
+        attrs.pop("weight", None)
+    return ", ".join(f"{k}={v}" for k, v in attrs.items())
 
 # what `dot -T` is asked for, by the output file's extension
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
@@ -114,24 +122,17 @@ def program_dot(prog: Program, pi: int = 0, *, helpers: Mapping | None = None,
                     callee = fn_of.get(pc + 1 + insn.imm)
                     if callee is not None:
                         calls.append(f"  {node}_b{block.start} -> p{pi}_f{callee}_b"
-                                     f"{facts.functions[callee].start} [{EDGE_STYLE['call']}];")
+                                     f"{facts.functions[callee].start} [{_edge_attrs('call')}];")
             body = "".join(_quote(t) + "\\l" for t in text)
             lines.append(f'    {node}_b{block.start} [shape=box, fontname="monospace", '
                          f'label="{body}"];')
         if f.blocks:
             lines.append(f"    {node}_entry -> {node}_b{f.blocks[0].start} "
-                         f"[{EDGE_STYLE['fallthrough']}];")
+                         f"[{_edge_attrs('fallthrough')}];")
         for src, dst, kind, back in block_edges(prog, f):
-            attrs = EDGE_STYLE[kind]
-            if back:
-                attrs = (attrs.replace("color=black", "color=red")
-                         .replace("color=forestgreen", "color=red")
-                         .replace("color=blue", "color=red")
-                         .replace(', label="taken"', "").replace(', label="goto"', "")
-                         + f", {BACK_STYLE[kind]}, constraint=false")
-            lines.append(f"    {node}_b{src} -> {node}_b{dst} [{attrs}];")
+            lines.append(f"    {node}_b{src} -> {node}_b{dst} [{_edge_attrs(kind, back)}];")
         for start in exits:
-            lines.append(f"    {node}_b{start} -> {node}_exit [{EDGE_STYLE['exit']}];")
+            lines.append(f"    {node}_b{start} -> {node}_exit [{_edge_attrs('fallthrough')}];")
         lines.append("  }")
     return lines + list(dict.fromkeys(calls))      # one edge for several calls in a block
 
