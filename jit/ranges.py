@@ -831,6 +831,9 @@ class _Walk:
             return _ptr_add(dv, sv, code == 0x10)
         if ts is Ptr and code == 0x00 and td is not Ptr:
             return _ptr_add(sv, dv, False)
+        if td is not Ptr and ts is not Ptr and code not in (0x00, 0x10):
+            # anything but add/sub makes a number of whatever it is given
+            return alu(code, dv if td is Sc else UNKNOWN, sv if ts is Sc else UNKNOWN)
         if td is Ptr and ts is Ptr and code == 0x10:
             if dv.kind == sv.kind and dv.tag == sv.tag and dv.lo is not None \
                     and sv.lo is not None:

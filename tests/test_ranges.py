@@ -1,0 +1,163 @@
+"""Value ranges (jit/ranges.py, issue #18): the domain, stack depths through
+variable offsets, and the range checks `bpfjit check` makes with them.
+
+The depths of the clang-built fixtures against the running kernel are in
+tests/test_analysis.py (test_stack_depths_equal_the_kernel_verifiers); the
+fixture written for this issue is tests/progs/stack_arrays.c.
+"""
+from __future__ import annotations
+
+from jit import ranges
+from jit.analysis import check, facts_unchecked
+from jit.program import MapDef
+from jit.ranges import M64, Sc, const, from_urange, refine
+from tests.test_analysis import (EXIT, Insn, add, addr, and64, jne, ldx, lddw, lsh, mov, movr,
+                                 prog, st)
+
+
+def depth(p):
+    return facts_unchecked(p).function("main")
+
+
+# --------------------------------------------------------------------- the domain
+
+def test_and_with_a_mask_bounds_the_value():
+    v = ranges.alu(0x50, ranges.UNKNOWN, const(0x3F))
+    assert (v.umin, v.umax, v.smin, v.smax) == (0, 0x3F, 0, 0x3F)
+    assert (v.tv, v.tm) == (0, 0x3F)
+
+
+def test_shift_keeps_bounds_and_known_bits():
+    v = ranges.alu(0x60, from_urange(0, 0x3F), const(2))
+    assert (v.umin, v.umax, v.tm) == (0, 0xFC, 0xFC)
+
+
+def test_jne_on_a_bound_moves_it_like_the_kernel():
+    # i in [1, 48], taken side of `if i != 48`: [1, 47]
+    a, _ = refine(0x50, from_urange(1, 48), const(48), True)
+    assert (a.umin, a.umax) == (1, 47)
+
+
+def test_both_sides_of_an_unsigned_compare_are_refined():
+    a = ranges.UNKNOWN
+    taken, _ = refine(0xA0, a, const(100), True)           # a < 100
+    fall, _ = refine(0xA0, a, const(100), False)           # a >= 100
+    assert (taken.umin, taken.umax) == (0, 99)
+    assert (fall.umin, fall.umax) == (100, M64)
+
+
+def test_an_impossible_side_is_none():
+    assert refine(0x20, from_urange(0, 5), const(10), True) == (None, None)
+
+
+def test_signed_bounds_follow_unsigned_within_one_half():
+    v = ranges.sync(0, M64, 3, 9, ranges.S64_MIN, ranges.S64_MAX)
+    assert (v.smin, v.smax) == (3, 9)
+
+
+def test_alu32_wraps_and_zero_extends():
+    v = ranges.alu32(0x00, const(0xFFFF_FFFF), const(1))
+    assert v == const(0)
+
+
+# --------------------------------------------------------------------- stack depths
+
+def test_array_indexed_by_a_loop_counter_gets_the_kernels_depth():
+    # for (i = 0; i != 8; i++) ((u64 *)(r10 - 64))[i] = 0   -- as clang rotates it
+    p = prog(mov(1, 0),
+             movr(2, 10), add(2, -64), movr(3, 1), lsh(3, 3), addr(2, 3),
+             st("dw", 2, 0, 0), add(1, 1), jne(1, 8, -8),
+             mov(0, 0), EXIT)
+    f = depth(p)
+    assert (f.stack_depth, f.depth_reason) == (64, None)
+
+
+def test_masked_index_bounds_the_offset():
+    p = prog(ldx("w", 1, 1, 0), and64(1, 15), movr(2, 10), add(2, -32), addr(2, 1),
+             st("b", 2, 0, 0), mov(0, 0), EXIT)
+    f = depth(p)
+    assert (f.stack_depth, f.depth_reason) == (32, None)
+
+
+def test_constant_in_a_register_passed_to_a_callee():
+    # the callee adds r2 = 3 to the pointer it gets: r10-16+3, one byte: 13 -> 16
+    from tests.test_analysis import Call, build, st as st_
+    p = build(main=[movr(1, 10), add(1, -16), mov(2, 3), Call("f"), EXIT],
+              f=[addr(1, 2), st_("b", 1, 0, 0), mov(0, 0), EXIT])
+    p.prog_type = "xdp"
+    f = depth(p)
+    assert (f.stack_bytes, f.stack_depth, f.depth_reason) == (13, 16, None)
+
+
+def test_an_unbounded_offset_still_falls_back_with_the_reason():
+    p = prog(ldx("dw", 1, 1, 0), movr(2, 10), add(2, -32), addr(2, 1),
+             st("b", 2, 0, 0), mov(0, 0), EXIT)
+    f = depth(p)
+    assert f.stack_depth == 512 and "pc 4" in f.depth_reason
+
+
+def test_a_loop_without_a_bound_terminates_by_widening():
+    # r1 = ctx word; loop: r1 += 1; if r1 != 0 goto loop   -- no constant trip count
+    p = prog(ldx("w", 1, 1, 0), add(1, 1), jne(1, 0, -2), mov(0, 0), EXIT)
+    r = ranges.analyse(p)
+    assert r.complete and r.problems == []
+
+
+# --------------------------------------------------------------------- checks
+
+def test_an_index_that_can_leave_the_frame_is_rejected_with_pc_and_range():
+    # (ctx & 63) added to r10-32: one byte at r10-32 .. r10+31
+    p = prog(ldx("w", 1, 1, 0), and64(1, 63), movr(2, 10), add(2, -32), addr(2, 1),
+             st("b", 2, 0, 0), mov(0, 0), EXIT)
+    found = check(p)
+    assert [e.pc for e in found] == [5]
+    assert "invalid stack off=[-32,31] size=1" in str(found[0])
+
+
+def test_loop_running_past_the_array_is_rejected():
+    # for (i = 0; i != 9; i++) ((u64 *)(r10 - 64))[i] = 0: the last store is at r10+0
+    p = prog(mov(1, 0),
+             movr(2, 10), add(2, -64), movr(3, 1), lsh(3, 3), addr(2, 3),
+             st("dw", 2, 0, 0), add(1, 1), jne(1, 9, -8),
+             mov(0, 0), EXIT)
+    found = check(p)
+    assert found and found[0].pc == 6 and "off=0 size=8" in str(found[0])
+
+
+def test_dereferencing_a_constant_is_rejected():
+    p = prog(mov(1, 0x1000), ldx("dw", 0, 1, 0), EXIT)
+    found = check(p)
+    assert [e.pc for e in found] == [1]
+    assert "0x1000" in str(found[0]) and "not a pointer" in str(found[0])
+
+
+def test_dereferencing_computed_number_names_its_range():
+    # a word of a map value is a number; masked, then used as an address
+    p = prog(lddw(1, 0, src=2), ldx("w", 2, 1, 0), and64(2, 0xFF), st("b", 2, 0, 0),
+             mov(0, 0), EXIT, maps=[MapDef("t.data", 2, 4, 16, 1)])
+    found = check(p)
+    assert [e.pc for e in found] == [4]
+    assert "umax=0xff" in str(found[0])
+
+
+def test_map_value_access_past_its_size_is_rejected():
+    # a .data map of 16 bytes, read as a u64 at offset 12
+    p = prog(lddw(1, 0, src=2), ldx("dw", 0, 1, 12), EXIT,
+             maps=[MapDef("t.data", 2, 4, 16, 1)])
+    found = check(p)
+    assert [e.pc for e in found] == [2]
+    assert "map value at off=[12,12] size=8" in str(found[0])
+
+
+def test_raw_programs_may_load_from_a_number_and_fault_at_run_time():
+    """The conformance corpus (err-load-null) expects the fault from the run."""
+    p = prog(mov(2, 0), ldx("dw", 0, 2, 0), EXIT)
+    p.prog_type = "raw"
+    assert check(p) == []
+
+
+def test_a_branch_decided_by_ranges_is_recorded():
+    p = prog(lddw(1, 0, src=2), ldx("b", 1, 1, 0), Insn(0x25, 1, 0, 1, 255), mov(0, 1),
+             mov(0, 0), EXIT, maps=[MapDef("t.data", 2, 4, 16, 1)])
+    r = ranges.analyse(p)
+    assert r.decided == {3: False}              # a byte is never > 255
