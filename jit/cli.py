@@ -171,7 +171,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=None, help="instructions per generated program")
-    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes (default: one per core this process may use; "
+                        "1 runs in this process)")
     p.add_argument("--out", default="fuzz-findings", help="where reproducers are saved")
     p.add_argument("--replay", help="replay a saved reproducer file")
 

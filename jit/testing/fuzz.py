@@ -28,8 +28,8 @@ Reproducer file (JSON, one object):
     note, listing, native   for people (ignored when loading): where the case came
                 from, the eBPF listing, the native listing near the pc
 
-`--jobs J` runs programs in J spawned processes (Unicorn engines never cross
-processes); the parent collects the results, then the same pool minimizes every
+`--jobs J` runs programs in J spawned processes (default: one per core the
+process may use; Unicorn engines never cross processes); the parent collects the results, then the same pool minimizes every
 divergence (the first few of each arch and kind with the full budget) and the
 files are written.
 """
@@ -791,19 +791,29 @@ def _show(v: Any) -> str:
 
 # --------------------------------------------------------------------- the command
 
+def default_jobs() -> int:
+    """Every core this process may run on (its CPU affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:          # not Linux
+        return os.cpu_count() or 1
+
+
 def main_fuzz(args) -> int:
     """`bpfjit fuzz`: exit 0 when nothing diverged, 1 otherwise (2 for bad input, raised)."""
     if args.replay:
         return _main_replay(args)
     if args.count < 0:
         raise BpfjitError("--count must be at least 0")
-    if args.jobs < 1:
+    jobs = default_jobs() if getattr(args, "jobs", None) is None else args.jobs
+    if jobs < 1:
         raise BpfjitError("--jobs must be at least 1")
     arches, skipped = choose_arches(args.arch)
     if not arches:
         reasons = "; ".join(f"{a}: {w}" for a, w in skipped.items())
         raise BpfjitError(f"no backend is ready to fuzz ({reasons})")
-    summary = campaign(args.count, args.seed, arches, jobs=args.jobs, out=args.out,
+    summary = campaign(args.count, args.seed, arches, jobs=min(jobs, max(1, args.count)),
+                       out=args.out,
                        size=getattr(args, "size", None))
     summary.skipped = skipped
     report(summary, args.seed)
