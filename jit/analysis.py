@@ -102,7 +102,8 @@ TAIL_CALL = 12             # BPF_FUNC_tail_call
 TAIL_CALL_STACK = 256      # callers' frames limit for a subprogram that tail-calls
 SLOT = 8                   # the kernel counts a frame in 8-byte slots ...
 FRAME_ALIGN = 16           # ... and rounds each to 16 when it sums a chain (JIT requested)
-RANGES_CHECK_INSNS = 4096  # programs up to this size get the value-range checks
+RANGES_CHECK_INSNS = 4096  # programs up to this size get the value-range checks ...
+RANGES_CHECK_STEPS = 20_000  # ... within this many abstract steps
 WIDEN_AFTER = 4            # joins into a block before changing stack offsets go unbounded
 
 M64 = (1 << 64) - 1
@@ -192,6 +193,9 @@ class Facts:
     deepest_chain: tuple[int, ...]      # function start slots of that chain
     max_frames: int                     # longest call chain from the entry, in frames
     problems: tuple[CheckError, ...]    # everything `check` found, in pc order
+    # from value ranges (jit.ranges), where they ran to the end: what lowering may drop
+    safe_divs: frozenset[int] = frozenset()     # DIV/MOD by a register never 0 (nor -1 signed)
+    decided: Mapping[int, bool] = field(default_factory=dict)  # jump pc -> always / never taken
 
     def function(self, key: str | int) -> FuncFacts:
         """By name or start slot."""
@@ -697,8 +701,11 @@ class _Analysis:
         total, chain, frames = self.chains(results)
         problems = tuple(sorted(self.problems.values(),
                                 key=lambda e: -1 if e.pc is None else e.pc))
+        r = self.ranges
         return Facts(functions=results, zext_needed=frozenset(self.zext), stack_total=total,
-                     deepest_chain=chain, max_frames=frames, problems=problems)
+                     deepest_chain=chain, max_frames=frames, problems=problems,
+                     safe_divs=r.safe_divs if r and not problems else frozenset(),
+                     decided=r.decided if r and not problems else {})
 
     def value_ranges(self, funcs: list[_Func]) -> None:
         """Where offsets need value ranges (jit.ranges), or the program is small enough
@@ -709,7 +716,8 @@ class _Analysis:
         fallback = any(f.reason is not None for f in funcs)
         if self.problems or not funcs or not (fallback or len(self.insns) <= RANGES_CHECK_INSNS):
             return
-        r = ranges.analyse(self.prog)
+        # checking alone gets a smaller budget than a depth that needs the ranges
+        r = ranges.analyse(self.prog, budget=ranges.BUDGET if fallback else RANGES_CHECK_STEPS)
         self.ranges = r
         if not r.complete:
             for f in funcs:

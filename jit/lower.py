@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from bisect import bisect_left
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from jit import isa
 from jit.errors import CheckError, UnsupportedError
@@ -71,6 +71,8 @@ class _Lowerer:
         # the kernel's BPF_F_TEST_RND_HI32: garbage in upper halves nobody should read
         self.poison = random.Random(poison_hi32) if poison_hi32 is not None else None
         self.func_index = {f.start: i for i, f in enumerate(prog.functions)}
+        self.safe_divs: frozenset[int] = frozenset()   # see `lower`
+        self.decided: Mapping[int, bool] = {}
         self.ops: list = []
         self.func_name = ""
         self.dispatch = {isa.Cls.ALU: self.lower_alu, isa.Cls.ALU64: self.lower_alu,
@@ -115,9 +117,14 @@ class _Lowerer:
         memo: dict = {}
         cacheable = self.rng is None        # blinding draws fresh random numbers every time
         used = 0
+        decided = self.decided
         for pc, insn in zip(pcs[lo:hi], insns[lo:hi]):
             if pc in targets:
                 append(Label(pc, pc))
+            if decided and pc in decided:              # value ranges know the outcome
+                if decided[pc]:
+                    append(Jump(pc + 1 + insn[3], pc))
+                continue
             hit = memo.get(insn)
             if hit is not None:
                 t, fields, alu32, off = hit
@@ -288,6 +295,9 @@ class _Lowerer:
                 pass
             else:
                 self.alu_imm(op, width, dst, v, pc)
+            return
+        if pc in self.safe_divs:            # value ranges: the divisor is never 0 (nor -1)
+            ops.append(Alu(op, width, dst, src, pc))
             return
         done = self.label()
         zero = self.label()
@@ -480,16 +490,23 @@ _SIZE = {isa.Size.W: 4, isa.Size.H: 2, isa.Size.B: 1, isa.Size.DW: 8}
 
 def lower(prog: Program, *, alu32_zext: bool, depths: dict[int, int] | None = None,
           zext_needed: Iterable[int] | None = None, harden: bool = False,
-          seed: int | None = None, poison_hi32: int | None = None) -> LirProgram:
+          seed: int | None = None, poison_hi32: int | None = None,
+          safe_divs: Iterable[int] = (), decided: Mapping[int, bool] | None = None
+          ) -> LirProgram:
     """Lower a checked program.  `depths` maps function start slot -> stack bytes
     (default 512); `zext_needed` the slots of 32-bit definitions whose upper
     half is read (None = all of them).  `harden` blinds every immediate of the
     program with masks drawn from `seed` (None: a fresh random seed, so no two
     hardened images are alike).  `poison_hi32` (a seed) fills the upper
     half of every other 32-bit definition with random bits, so a wrong
-    "never read" fact shows up as a divergence (tests only)."""
+    "never read" fact shows up as a divergence (tests only).
+    From value ranges (`Facts.safe_divs`, `Facts.decided`): the pcs of register
+    divisions that need no 0 / -1 guard, and conditional jumps whose outcome is
+    always the same (folded to a jump or to nothing)."""
     zn = None if zext_needed is None else set(zext_needed)
     lw = _Lowerer(prog, alu32_zext, zn, harden, seed, poison_hi32)
+    lw.safe_divs = frozenset(safe_divs)
+    lw.decided = decided or {}
     funcs = []
     for i, f in enumerate(prog.functions):
         depth = 512 if depths is None else depths.get(f.start, 512)

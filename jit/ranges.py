@@ -53,6 +53,7 @@ S64_MIN = -(1 << 63)
 S64_MAX = (1 << 63) - 1
 MAX_STACK = 512
 JOIN_AFTER = 256         # states kept apart per block before they are joined
+RECENT = 8               # latest states a new one is compared with (beyond equality)
 WIDEN_AFTER = 8          # joins into a block before growing bounds are widened
 BUDGET = 400_000         # abstract instructions per program before giving up
 MAP_LOOKUP = 1           # bpf_map_lookup_elem: r0 = map value or NULL
@@ -382,6 +383,7 @@ class Ranges(NamedTuple):
     reached: frozenset[int]             # function start slots the walk entered
     divisors: dict[int, Sc | None]      # pc of a DIV/MOD by register -> its divisor (joined)
     decided: dict[int, bool]            # pc of a conditional jump -> always taken / never
+    safe_divs: frozenset[int]           # pcs of DIV/MOD by a register that needs no guard
     problems: list[tuple[int, str]]     # (pc, message)
     complete: bool                      # False: the budget ran out (nothing is proven)
     steps: int
@@ -495,6 +497,7 @@ class _Walk:
         self.thresholds = self._thresholds()
         self.live = self._liveness()
         self.approx = False
+        self.escaped = False     # a stack pointer was stored outside the stack
 
     def _liveness(self) -> list[int]:
         """Registers live into each instruction (bit masks): states are compared and
@@ -589,24 +592,28 @@ class _Walk:
             key = (i, tuple(f.ret for f in st))
             have = seen.get(key)
             if have is None:
-                seen[key] = [st]
+                seen[key] = have = ([st], {st})
             else:
-                if any(_state_le(st, h) for h in have):
+                kept, exact = have
+                # a state seen before, or contained in one of the latest: nothing new
+                if st in exact or any(_state_le(st, h) for h in kept[-RECENT:]):
                     continue
-                if len(have) >= JOIN_AFTER:
+                if len(kept) >= JOIN_AFTER:
                     n = joins.get(key, 0) + 1
                     joins[key] = n
-                    acc = have[-1]
-                    for h in have[:-1]:
-                        acc = _join_state(acc, h, None)
+                    acc = kept[-1]
+                    if len(kept) > 1:
+                        for h in kept[:-1]:
+                            acc = _join_state(acc, h, None)
                     st = _join_state(acc, st, self.thresholds if n > WIDEN_AFTER else None)
                     approx = True
                     if st is None or _state_le(st, acc):
-                        seen[key] = [acc]
+                        seen[key] = ([acc], {acc})
                         continue
-                    seen[key] = [st]
+                    seen[key] = ([st], {st})
                 else:
-                    have.append(st)
+                    kept.append(st)
+                    exact.add(st)
             # run the block from i
             self.approx = approx
             while True:
@@ -624,10 +631,25 @@ class _Walk:
                 for t, s in reversed(out):
                     work.append((t, s, approx))
                 break
+        safe = frozenset(self.safe_divisions()) if complete else frozenset()
         problems = sorted(self.problems.items())
         decided = {pc: m == 1 for pc, m in self.branches.items() if m in (1, 2)}
         return Ranges(self.depth, self.reason, frozenset(self.reached), self.divisors,
-                      decided, problems if complete else [], complete, steps)
+                      decided if complete else {}, safe, problems if complete else [],
+                      complete, steps)
+
+    def safe_divisions(self):
+        """pcs of DIV/MOD by a register that is never 0 (nor -1, for a signed one)."""
+        for pc, d in self.divisors.items():
+            if d is None:
+                continue
+            op, _, _, off, _ = self.insns[self.index[pc]]
+            top = M64 if op & 7 == 7 else M32
+            if d.umin == 0:
+                continue
+            if off == 1 and d.umax == top:
+                continue
+            yield pc
 
     def _leader(self, i: int) -> bool:
         lead = getattr(self, "_leaders", None)
@@ -738,6 +760,11 @@ class _Walk:
             self.access(st, base, off, size, pc, "atomic access to" if atomic else "store to")
             if type(base) is Ptr and base.kind == STACK:
                 st = self.store(st, base, off, size, TOP if atomic else val)
+            else:
+                if type(val) is Ptr and val.kind == STACK:
+                    self.escaped = True     # whoever reloads it writes a frame we cannot see
+                if self.escaped and base is TOP:
+                    st = _forget_slots(st)
             if atomic:
                 if imm == 0xF1:
                     st = _set(st, 0, TOP)
@@ -900,6 +927,8 @@ class _Walk:
                 fr = st[v.tag]
                 st = st[:v.tag] + (fr._replace(slots=tuple(
                     s for s in fr.slots if s[0] + s[1] <= v.lo)),) + st[v.tag + 1:]
+        if self.escaped:
+            st = _forget_slots(st)
         st = _clobber(st)
         return _set(st, 0, r0)
 
@@ -957,6 +986,10 @@ def _clobber(st: tuple) -> tuple:
     fr = st[-1]
     regs = (TOP,) * 6 + fr.regs[6:]
     return st[:-1] + (fr._replace(regs=regs),)
+
+
+def _forget_slots(st: tuple) -> tuple:
+    return tuple(fr._replace(slots=()) if fr.slots else fr for fr in st)
 
 
 def _slot_get(slots: tuple, a: int, size: int):
