@@ -161,3 +161,59 @@ def test_a_branch_decided_by_ranges_is_recorded():
              mov(0, 0), EXIT, maps=[MapDef("t.data", 2, 4, 16, 1)])
     r = ranges.analyse(p)
     assert r.decided == {3: False}              # a byte is never > 255
+
+
+# --------------------------------------------------------------------- lowering
+
+def _lir_ops(p, facts):
+    from jit.lower import lower
+    lir = lower(p, alu32_zext=True, depths=facts.depths, zext_needed=facts.zext_needed,
+                safe_divs=facts.safe_divs, decided=facts.decided)
+    return [type(o).__name__ for o in lir.funcs[0].ops]
+
+
+def test_a_divisor_that_cannot_be_zero_needs_no_guard():
+    # r1 = ctx word | 1 (never 0, never -1 as u64): r0 = 100 / r1 unguarded
+    divide = Insn(0x3F, 0, 1)                                   # r0 /= r1
+    p = prog(ldx("w", 1, 1, 0), Insn(0x47, 1, 0, 0, 1), mov(0, 100), divide, EXIT)
+    facts = facts_unchecked(p)
+    assert facts.safe_divs == frozenset({3})
+    assert "Branch" not in _lir_ops(p, facts)
+
+
+def test_a_divisor_that_may_be_zero_keeps_its_guard():
+    p = prog(ldx("w", 1, 1, 0), mov(0, 100), Insn(0x3F, 0, 1), EXIT)
+    facts = facts_unchecked(p)
+    assert facts.safe_divs == frozenset()
+    assert "Branch" in _lir_ops(p, facts)
+
+
+def test_a_signed_divisor_that_may_be_minus_one_keeps_its_guard():
+    # r1 = ctx word | 1 may be 0xffffffff: as a 32-bit signed divisor that is -1
+    sdiv32 = Insn(0x3C, 0, 1, 1)                                # w0 s/= w1
+    p = prog(ldx("w", 1, 1, 0), Insn(0x47, 1, 0, 0, 1), mov(0, 100), sdiv32, EXIT)
+    assert facts_unchecked(p).safe_divs == frozenset()
+
+
+def test_a_decided_branch_is_folded():
+    p = prog(lddw(1, 0, src=2), ldx("b", 1, 1, 0), Insn(0x25, 1, 0, 1, 255), mov(0, 1),
+             mov(0, 0), EXIT, maps=[MapDef("t.data", 2, 4, 16, 1)])
+    facts = facts_unchecked(p)
+    assert facts.decided == {3: False}
+    assert "Branch" not in _lir_ops(p, facts)
+
+
+def test_generated_programs_agree_when_lowering_uses_ranges(monkeypatch):
+    """jit/testing/gen.py's programs on x86-64 with guards dropped and branches folded."""
+    from jit import lower as L
+    from jit.testing import fuzz, gen
+    plain = L.lower
+
+    def with_ranges(p, **kw):
+        f = facts_unchecked(p)
+        return plain(p, safe_divs=f.safe_divs, decided=f.decided, **kw)
+
+    monkeypatch.setattr(L, "lower", with_ranges)
+    for seed in range(40):
+        case = gen.generate(1800 + seed)
+        assert fuzz.diff_case(case, "x86_64") is None, f"seed {1800 + seed}"
