@@ -1,0 +1,675 @@
+"""LIR -> RISC-V 64 machine code: one method per LIR op type, encoders from enc.py.
+
+This module owns instruction selection: which RV64GC instructions implement
+each LIR op, the compressed (RVC) form wherever one fits (as the Linux JIT's
+emit_* helpers pick them), the constant-materialising sequences, and the
+branch forms the code buffer relaxes between.  It does not own the register
+map (regs.py), the frame (abi.py) or bit layouts (enc.py).
+
+Two kinds of op, as in the x86-64 emitter:
+- "pure" ops, whose code depends only on their operands (ALU, loads, stores,
+  atomics, constants): a method returns a list of instructions, turned into
+  bytes once per distinct op (memoised by the op's fields but `pc`);
+- control ops (branches, jumps, calls, exits, symbols, tail calls), which
+  need labels, branch relaxation or fixed-size holes.
+
+RISC-V has no flags: every condition is a compare-and-branch (beq, bne, blt,
+bge, bltu, bgeu; GT/LE/SGT/SLE swap the operands, SET goes through an `and`).
+32-bit ALU ops (addw, subw, sllw, ...) sign-extend their result, so the upper
+half of a 32-bit result is not zero: caps.alu32_zext is False and the
+lowering puts a `Zext` where the upper half is read.  A JMP32 compares the
+sign-extended low halves (sext is monotone for signed *and* unsigned order,
+so one `addiw x, y, 0` per operand serves every condition).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from backends.base import EmitContext
+from backends.riscv64 import abi
+from backends.riscv64 import enc as E
+from backends.riscv64.enc import Gpr, fits_simm, is_creg
+from backends.riscv64.regs import FAR, T1, T2, T3, T4, regmap
+from jit import lir
+from jit.buffer import BranchForm
+from jit.errors import UnsupportedError
+from jit.lir import AtomicOp, Cond, Imm, Op, Symbol, SymKind
+
+ZERO, RA, SP = Gpr.ZERO, Gpr.RA, Gpr.SP
+M32 = 0xFFFF_FFFF
+M64 = (1 << 64) - 1
+
+
+def s64(v: int) -> int:
+    v &= M64
+    return v - (1 << 64) if v >> 63 else v
+
+
+def s32(v: int) -> int:
+    v &= M32
+    return v - (1 << 32) if v >> 31 else v
+
+
+def s12(v: int) -> int:
+    return ((v & 0xFFF) ^ 0x800) - 0x800
+
+
+def size_of(insns: list[int]) -> int:
+    return sum(2 if i & 3 != 3 else 4 for i in insns)
+
+
+# (funct3, swap operands) of the branch taken when `a <cond> b`; SET is handled apart
+BRANCH = {Cond.EQ: (E.BEQ, False), Cond.NE: (E.BNE, False),
+          Cond.LT: (E.BLTU, False), Cond.GE: (E.BGEU, False),
+          Cond.GT: (E.BLTU, True), Cond.LE: (E.BGEU, True),
+          Cond.SLT: (E.BLT, False), Cond.SGE: (E.BGE, False),
+          Cond.SGT: (E.BLT, True), Cond.SLE: (E.BGE, True)}
+INVERT = {E.BEQ: E.BNE, E.BNE: E.BEQ, E.BLT: E.BGE, E.BGE: E.BLT, E.BLTU: E.BGEU,
+          E.BGEU: E.BLTU}
+
+AMO = {AtomicOp.ADD: "add", AtomicOp.OR: "or", AtomicOp.AND: "and", AtomicOp.XOR: "xor",
+       AtomicOp.XCHG: "swap"}
+
+# 64-bit and 32-bit register forms of the ALU ops that are one instruction
+RR64 = {Op.ADD: E.add, Op.SUB: E.sub, Op.MUL: E.mul, Op.DIV: E.divu, Op.MOD: E.remu,
+        Op.SDIV: E.div, Op.SMOD: E.rem, Op.OR: E.or_, Op.AND: E.and_, Op.XOR: E.xor,
+        Op.LSH: E.sll, Op.RSH: E.srl, Op.ARSH: E.sra}
+RR32 = {Op.ADD: E.addw, Op.SUB: E.subw, Op.MUL: E.mulw, Op.DIV: E.divuw, Op.MOD: E.remuw,
+        Op.SDIV: E.divw, Op.SMOD: E.remw, Op.LSH: E.sllw, Op.RSH: E.srlw, Op.ARSH: E.sraw,
+        # and/or/xor: the 64-bit op has the right low half (the upper is unspecified)
+        Op.OR: E.or_, Op.AND: E.and_, Op.XOR: E.xor}
+# the RVC CA forms (rd == rs1, both in x8-x15), and which ops commute
+CA = {E.sub: E.c_sub, E.xor: E.c_xor, E.or_: E.c_or, E.and_: E.c_and, E.subw: E.c_subw,
+      E.addw: E.c_addw}
+COMMUTES = {E.add, E.xor, E.or_, E.and_, E.addw, E.mul, E.mulw}
+IMM12 = {Op.ADD: E.addi, Op.AND: E.andi, Op.OR: E.ori, Op.XOR: E.xori}
+SHIFT_IMM = {(Op.LSH, 64): E.slli, (Op.RSH, 64): E.srli, (Op.ARSH, 64): E.srai,
+             (Op.LSH, 32): E.slliw, (Op.RSH, 32): E.srliw, (Op.ARSH, 32): E.sraiw}
+
+
+class Asm:
+    """The instruction-level idioms, each picking the RVC form where one fits."""
+
+    def __init__(self, rvc: bool) -> None:
+        self.rvc = rvc
+        self._li: dict = {}
+
+    def mv(self, d: int, s: int) -> list[int]:
+        if d == s:
+            return []
+        if self.rvc and d and s:
+            return [E.c_mv(d, s)]
+        return [E.addi(d, s, 0)]
+
+    def addi(self, d: int, s: int, v: int) -> list[int]:
+        """d = s + v, v a 12-bit signed immediate."""
+        if v == 0:
+            return self.mv(d, s)
+        if self.rvc and d == s and d and fits_simm(v, 6):
+            return [E.c_addi(d, v)]
+        if self.rvc and d == s == SP and v % 16 == 0 and -512 <= v <= 496:
+            return [E.c_addi16sp(v)]
+        return [E.addi(d, s, v)]
+
+    def addiw(self, d: int, s: int, v: int) -> list[int]:
+        if self.rvc and d == s and d and fits_simm(v, 6):
+            return [E.c_addiw(d, v)]
+        return [E.addiw(d, s, v)]
+
+    def rr(self, fn: Callable, d: int, a: int, b: int) -> list[int]:
+        """d = a <fn> b, compressed when d is one operand (and the form allows)."""
+        if self.rvc:
+            if fn is E.add and d:
+                if d == a and b:
+                    return [E.c_add(d, b)]
+                if d == b and a:
+                    return [E.c_add(d, a)]
+            c = CA.get(fn)
+            if c is not None and is_creg(d):
+                if d == a and is_creg(b):
+                    return [c(d, b)]
+                if d == b and is_creg(a) and fn in COMMUTES:
+                    return [c(d, a)]
+        return [fn(d, a, b)]
+
+    def andi(self, d: int, s: int, v: int) -> list[int]:
+        if self.rvc and d == s and is_creg(d) and fits_simm(v, 6):
+            return [E.c_andi(d, v)]
+        return [E.andi(d, s, v)]
+
+    def shift(self, fn: Callable, d: int, s: int, sh: int) -> list[int]:
+        """slli/srli/srai(w) d, s, sh."""
+        if sh == 0 and fn in (E.slli, E.srli, E.srai):
+            return self.mv(d, s)
+        if self.rvc and d == s and sh:
+            if fn is E.slli and d:
+                return [E.c_slli(d, sh)]
+            if fn is E.srli and is_creg(d):
+                return [E.c_srli(d, sh)]
+            if fn is E.srai and is_creg(d):
+                return [E.c_srai(d, sh)]
+        return [fn(d, s, sh)]
+
+    def zext32(self, d: int, s: int) -> list[int]:
+        """d = s & 0xffffffff (no Zba here: add.uw is not run under Unicorn)."""
+        return self.shift(E.slli, d, s, 32) + self.shift(E.srli, d, d, 32)
+
+    def li(self, d: int, v: int) -> list[int]:
+        """d = v (a 64-bit constant), a shortest sequence of lui/addi(w)/slli/srli."""
+        v = s64(v)
+        key = (d, v)
+        hit = self._li.get(key)
+        if hit is None:
+            hit = self._li[key] = self._li_seq(d, v)
+        return hit
+
+    def _li_seq(self, d: int, v: int) -> list[int]:
+        if fits_simm(v, 12):
+            if self.rvc and d and fits_simm(v, 6):
+                return [E.c_li(d, v)]
+            return [E.addi(d, ZERO, v)]
+        if fits_simm(v, 32):
+            lo = s12(v)
+            hi = ((v - lo) >> 12) & 0xFFFFF
+            shi = hi - (1 << 20) if hi >> 19 else hi
+            seq = ([E.c_lui(d, shi)] if self.rvc and d not in (0, 2) and fits_simm(shi, 6)
+                   else [E.lui(d, hi)])
+            if lo:
+                seq += self.addiw(d, d, lo)         # addiw: wraps as a 32-bit sum should
+            return seq
+        # 64 bits: the upper part built recursively, then shifted and the low 12 added
+        lo = s12(v)
+        hi = (v - lo) >> 12
+        tz = (hi & -hi).bit_length() - 1
+        best = self._li_seq(d, hi >> tz) + self.shift(E.slli, d, d, 12 + tz)
+        if lo:
+            best += self.addi(d, d, lo)
+        # or: a value with leading zeros as a shorter one shifted right (0xffffffff = -1 >> 32)
+        if v > 0:
+            lz = 64 - v.bit_length()
+            alt = self._li_seq(d, s64(v << lz)) + self.shift(E.srli, d, d, lz)
+            if size_of(alt) < size_of(best):
+                best = alt
+            # or: the value's trailing zeros made a final shift
+            tz = (v & -v).bit_length() - 1
+            if tz:
+                alt = self._li_seq(d, v >> tz) + self.shift(E.slli, d, d, tz)
+                if size_of(alt) < size_of(best):
+                    best = alt
+        return best
+
+    def load(self, size: int, signed: bool, d: int, b: int, off: int) -> list[int]:
+        if self.rvc and is_creg(d) and is_creg(b):
+            if size == 8 and 0 <= off < 256 and off % 8 == 0:
+                return [E.c_ld(d, b, off)]
+            if size == 4 and signed and 0 <= off < 128 and off % 4 == 0:
+                return [E.c_lw(d, b, off)]
+        return [E.load(size, signed, d, b, off)]
+
+    def store(self, size: int, s: int, b: int, off: int) -> list[int]:
+        if self.rvc and is_creg(s) and is_creg(b):
+            if size == 8 and 0 <= off < 256 and off % 8 == 0:
+                return [E.c_sd(s, b, off)]
+            if size == 4 and 0 <= off < 128 and off % 4 == 0:
+                return [E.c_sw(s, b, off)]
+        return [E.store(size, s, b, off)]
+
+
+# ---------------------------------------------------------------- branch forms
+# `disp` from the buffer is target - start of the branch, as RISC-V counts it.
+
+def _far(link: int, disp: int) -> list[int]:
+    """auipc t6 + jalr link: pc-relative +-2 GiB (disp from the auipc)."""
+    hi, lo = abi.hi_lo(disp)
+    return [E.auipc(FAR, hi), E.jalr(link, FAR, lo)]
+
+
+def _fits_far(disp: int) -> bool:
+    return abi.hi_lo(disp) is not None
+
+
+def branch_forms(f3: int, a: int, b: int, rvc: bool) -> tuple:
+    """The forms of `if a <f3> b goto label`, shortest first."""
+    forms = []
+    if rvc and f3 in (E.BEQ, E.BNE) and (a == ZERO or b == ZERO) and is_creg(a or b):
+        r = a or b
+        cb = E.c_beqz if f3 == E.BEQ else E.c_bnez
+        forms.append(BranchForm(2, lambda d: -256 <= d < 256,
+                                lambda d, at: E.to_bytes([cb(r, d)])))
+    forms.append(BranchForm(4, lambda d: -4096 <= d < 4096,
+                            lambda d, at: E.to_bytes([E.branch(f3, a, b, d)])))
+    inv = INVERT[f3]
+    forms.append(BranchForm(8, lambda d: -(1 << 20) <= d - 4 < (1 << 20),
+                            lambda d, at: E.to_bytes([E.branch(inv, a, b, 8),
+                                                      E.jal(ZERO, d - 4)])))
+    forms.append(BranchForm(12, lambda d: _fits_far(d - 4),
+                            lambda d, at: E.to_bytes([E.branch(inv, a, b, 12)]
+                                                     + _far(ZERO, d - 4))))
+    return tuple(forms)
+
+
+def jump_forms(rvc: bool) -> tuple:
+    forms = []
+    if rvc:
+        forms.append(BranchForm(2, lambda d: -2048 <= d < 2048,
+                                lambda d, at: E.to_bytes([E.c_j(d)])))
+    forms.append(BranchForm(4, lambda d: -(1 << 20) <= d < (1 << 20),
+                            lambda d, at: E.to_bytes([E.jal(ZERO, d)])))
+    forms.append(BranchForm(8, _fits_far, lambda d, at: E.to_bytes(_far(ZERO, d))))
+    return tuple(forms)
+
+
+CALL_FORMS = (BranchForm(4, lambda d: -(1 << 20) <= d < (1 << 20),
+                         lambda d, at: E.to_bytes([E.jal(RA, d)])),
+              BranchForm(8, _fits_far, lambda d, at: E.to_bytes(_far(RA, d))))
+
+
+class Emitter:
+    """Emits each function of one LirProgram into the compile's CodeBuffer (backends.base
+    drives it: `function` per LirFunc, then `finish`)."""
+
+    def __init__(self, ctx: EmitContext) -> None:
+        self.ctx = ctx
+        self.prog = ctx.lir
+        self.buf = ctx.buf
+        self.link = ctx.link
+        self.base = ctx.base
+        self.rvc = rvc = cpu_has_rvc(ctx.cpu)
+        self.a = Asm(rvc)
+        self.R = regmap(ctx.rotate)
+        self.entries = [fl.entry for fl in ctx.funcs]
+        self.jump = jump_forms(rvc)
+        self.branch_cache: dict = {}
+        self.forms_cache: dict = {}
+        self.pure = {
+            lir.Alu: self.emit_alu,
+            lir.Neg: self.emit_neg,
+            lir.MovSx: self.emit_movsx,
+            lir.Zext: self.emit_zext,
+            lir.Bswap: self.emit_bswap,
+            lir.Trunc: self.emit_trunc,
+            lir.LoadImm: self.emit_load_imm,
+            lir.Load: self.emit_load,
+            lir.Store: self.emit_store,
+            lir.Atomic: self.emit_atomic,
+        }
+        self.control = {
+            lir.Branch: self.emit_branch,
+            lir.Jump: self.emit_jump,
+            lir.Exit: self.emit_exit,
+            lir.CallHelper: self.emit_call_helper,
+            lir.CallLocal: self.emit_call_local,
+            lir.LoadAddr: self.emit_load_addr,
+            lir.TailCall: self.emit_tail_call,
+        }
+        self.caches: dict = {t: {} for t in self.pure}
+        self.helpers: dict = {}
+        self.frame = None
+        self.depth = 0
+        self.exit_label = -1
+        self.last_op = None
+
+    # ------------------------------------------------------------ driver
+    def function(self, f: lir.LirFunc) -> None:
+        buf, R, a = self.buf, self.R, self.a
+        used = {R[r] for r in f.regs_used}
+        self.frame = frame = abi.frame_for(used, f.calls or f.tail_calls)
+        self.depth = f.stack_depth
+        buf.bind(self.entries[f.index])
+        if f.index == 0 and self.prog.tail_calls:
+            addr, sym = self.tail_count()
+            self.addr_seq(T1, addr, sym)                     # t1 = &tail_call_count
+            buf.emit(E.to_bytes(a.store(4, ZERO, T1, 0)))    # count = 0
+        buf.bind(self.ctx.funcs[f.index].tail)               # a tail call lands here
+        buf.emit(E.to_bytes(abi.prologue(frame, self.rvc)))
+        self.exit_label = buf.new_label()
+        ops = f.ops
+        self.last_op = ops[-1] if ops else None
+        how = {t: (self.caches[t], fn) for t, fn in self.pure.items()}
+        how.update((t, (None, fn)) for t, fn in self.control.items())
+        emit, mark, bind = buf.emit, buf.mark, buf.bind
+        Label = lir.Label
+        last_pc = None
+        for op in ops:
+            t = type(op)
+            if t is Label:
+                bind(op.id)
+                continue
+            pc = op.pc
+            if pc != last_pc:
+                mark(pc)
+                last_pc = pc
+            h = how.get(t)
+            if h is None:
+                raise UnsupportedError(f"riscv64 has no emitter for LIR {t.__name__}", pc=pc)
+            cache, fn = h
+            if cache is not None:
+                key = op[:-1]
+                code = cache.get(key)
+                if code is None:
+                    code = cache[key] = E.to_bytes(fn(op))
+                emit(code)
+            else:
+                fn(op)
+        bind(self.exit_label)
+        self.epilogue()
+
+    def epilogue(self) -> None:
+        a = self.a
+        code = a.mv(abi.RET_REG, self.R[0]) + abi.teardown(self.frame, self.rvc)
+        code += [E.c_jr(RA)] if self.rvc else [E.jalr(ZERO, RA, 0)]
+        self.buf.emit(E.to_bytes(code))
+
+    def finish(self) -> list:
+        return []                       # no runtime routines
+
+    # ------------------------------------------------------------ ALU
+    def emit_alu(self, op: lir.Alu) -> list[int]:
+        o, w = op.op, op.width
+        D = self.R[op.dst]
+        src = op.src
+        a = self.a
+        if type(src) is Imm:
+            return self.alu_imm(o, w, D, src.value)
+        S = self.R[src]
+        if o == Op.MOV:
+            return a.mv(D, S)        # 32-bit too: the upper half is unspecified until a Zext
+        return a.rr((RR64 if w == 64 else RR32)[o], D, D, S)
+
+    def alu_imm(self, o: Op, w: int, D: int, v: int) -> list[int]:
+        a = self.a
+        v = s64(v) if w == 64 else s32(v)
+        if o == Op.MOV:
+            return a.li(D, v)
+        if (o, w) in SHIFT_IMM:
+            sh = v & (w - 1)
+            if sh == 0:
+                return []             # 32-bit: the upper half is unspecified anyway
+            return a.shift(SHIFT_IMM[o, w], D, D, sh)
+        if o == Op.SUB and fits_simm(-v, 12):
+            o, v = Op.ADD, -v
+        if o == Op.ADD and fits_simm(v, 12):
+            return a.addi(D, D, v) if w == 64 else a.addiw(D, D, v)
+        if o in IMM12 and fits_simm(v, 12):
+            if o == Op.AND:
+                return a.andi(D, D, v)
+            return [IMM12[o](D, D, v)]
+        return a.li(T1, v) + a.rr((RR64 if w == 64 else RR32)[o], D, D, T1)
+
+    def emit_neg(self, op: lir.Neg) -> list[int]:
+        D = self.R[op.dst]
+        return [(E.sub if op.width == 64 else E.subw)(D, ZERO, D)]
+
+    def emit_movsx(self, op: lir.MovSx) -> list[int]:
+        D, S = self.R[op.dst], self.R[op.src]
+        a = self.a
+        if op.bits == 32:
+            if op.width == 32:
+                return a.mv(D, S)
+            return a.addiw(D, S, 0) if D != S else a.addiw(D, D, 0)   # sext.w
+        n = 64 - op.bits
+        return a.shift(E.slli, D, S, n) + a.shift(E.srai, D, D, n)
+
+    def emit_zext(self, op: lir.Zext) -> list[int]:
+        D = self.R[op.dst]
+        return self.a.zext32(D, D)
+
+    def emit_trunc(self, op: lir.Trunc) -> list[int]:
+        D = self.R[op.dst]
+        n = 64 - op.bits
+        return self.a.shift(E.slli, D, D, n) + self.a.shift(E.srli, D, D, n)
+
+    def emit_bswap(self, op: lir.Bswap) -> list[int]:
+        """Byte by byte (no Zbb's rev8 under Unicorn): t1 collects the bytes of D from
+        the lowest, shifting left by 8 before each next one."""
+        D = self.R[op.dst]
+        a = self.a
+        n = op.bits // 8
+        out = a.andi(T1, D, 0xFF)                            # t1 = byte 0
+        for i in range(1, n):
+            out += a.shift(E.srli, T2, D, 8 * i)             # t2 = D >> 8i
+            if i < 7:
+                out += a.andi(T2, T2, 0xFF)                  # t2 = byte i
+            out += a.shift(E.slli, T1, T1, 8)                # t1 = bytes 0..i-1, moved up
+            out += a.rr(E.or_, T1, T1, T2)                   # t1 |= byte i
+        return out + a.mv(D, T1)
+
+    def emit_load_imm(self, op: lir.LoadImm) -> list[int]:
+        return self.a.li(self.R[op.dst], op.value)
+
+    # ------------------------------------------------------------ memory
+    def address(self, B: int, off: int, tmp: int = T1) -> tuple[list[int], int, int]:
+        """(code, base, displacement) for B + off with a 12-bit displacement."""
+        if fits_simm(off, 12):
+            return [], B, off
+        return self.a.li(tmp, off) + self.a.rr(E.add, tmp, tmp, B), tmp, 0
+
+    def emit_load(self, op: lir.Load) -> list[int]:
+        D = self.R[op.dst]
+        code, b, disp = self.address(self.R[op.base], op.off)
+        return code + self.a.load(op.size, op.signed or op.size == 8, D, b, disp)
+
+    def emit_store(self, op: lir.Store) -> list[int]:
+        code, b, disp = self.address(self.R[op.base], op.off)
+        src = op.src
+        if type(src) is Imm:
+            v = src.value
+            if op.size < 8:
+                v = s64(v & ((1 << op.size * 8) - 1))
+            if v == 0:
+                return code + self.a.store(op.size, ZERO, b, disp)
+            return code + self.a.li(T2, v) + self.a.store(op.size, T2, b, disp)
+        return code + self.a.store(op.size, self.R[src], b, disp)
+
+    def emit_atomic(self, op: lir.Atomic) -> list[int]:
+        a = self.a
+        B, S, w = self.R[op.base], self.R[op.src], op.size
+        if op.off:
+            code, A, disp = self.address(B, op.off)
+            if disp:
+                code = code + a.addi(T1, A, disp)
+            A = T1
+        else:
+            code, A = [], B
+        if op.op == AtomicOp.CMPXCHG:
+            return code + self.cmpxchg(w, A, S)
+        if not op.fetch and op.op != AtomicOp.XCHG:
+            return code + [E.amo(AMO[op.op], w, ZERO, S, A)]
+        code = code + [E.amo(AMO[op.op], w, S, S, A)]       # S = old (.w: sign-extended)
+        return code + a.zext32(S, S) if w == 4 else code
+
+    def cmpxchg(self, w: int, A: int, S: int) -> list[int]:
+        """r0 = old = *A; if old == r0 then *A = S: an lr/sc loop.
+
+        lr.w sign-extends, so a 32-bit compare is against r0's low half
+        sign-extended (t2); the result goes back zero-extended."""
+        a = self.a
+        R0 = self.R[0]
+        code = []
+        want = R0
+        if w == 4:
+            code += a.addiw(T2, R0, 0)                       # t2 = sext32(r0)
+            want = T2
+        loop = [E.lr(w, T3, A)]                              # t3 = old, reserved
+        sc = [E.sc(w, T4, S, A)]                             # *A = S if still reserved
+        # bne t3, want, done (over sc and its retry); bnez t4, loop (back to the lr)
+        body = loop + [E.bne(T3, want, 4 + 4 + 4)] + sc
+        body += [E.bne(T4, ZERO, -(4 + 4 + 4))]
+        code += body
+        return code + (a.zext32(R0, T3) if w == 4 else a.mv(R0, T3))
+
+    # ------------------------------------------------------------ control flow
+    def emit_branch(self, op: lir.Branch) -> None:
+        key = op[:4]
+        hit = self.branch_cache.get(key)
+        if hit is None:
+            hit = self.branch_cache[key] = self.plan_branch(*key)
+        code, forms = hit
+        if code:
+            self.buf.emit(code)
+        self.buf.branch(op.target, forms)
+
+    def forms(self, f3: int, x: int, y: int) -> tuple:
+        key = (f3, x, y)
+        hit = self.forms_cache.get(key)
+        if hit is None:
+            hit = self.forms_cache[key] = branch_forms(f3, x, y, self.rvc)
+        return hit
+
+    def plan_branch(self, cond: Cond, w: int, ra: int, b) -> tuple[bytes, tuple]:
+        """(code before the branch, its forms) for `if ra <cond> b`."""
+        a = self.a
+        A = self.R[ra]
+        code: list[int] = []
+        if cond == Cond.SET:
+            if type(b) is Imm:
+                v = b.value if w == 64 else s32(b.value)
+                if fits_simm(v, 12):
+                    code += a.andi(T1, A, v)
+                else:
+                    code += a.li(T1, v) + a.rr(E.and_, T1, T1, A)
+                if w == 32 and not 0 <= v < (1 << 31):
+                    code += a.addiw(T1, T1, 0)
+            else:
+                code += a.rr(E.and_, T1, A, self.R[b])
+                if w == 32:
+                    code += a.addiw(T1, T1, 0)               # only the low half counts
+            return E.to_bytes(code), self.forms(E.BNE, T1, ZERO)
+        if w == 32:
+            code += [E.addiw(T1, A, 0)]                      # t1 = sext32(a)
+            A = T1
+        if type(b) is Imm:
+            v = s64(b.value) if w == 64 else s32(b.value)
+            if v == 0:
+                B = ZERO
+            else:
+                code += a.li(T2, v)
+                B = T2
+        else:
+            B = self.R[b]
+            if w == 32:
+                code += [E.addiw(T2, B, 0)]                  # t2 = sext32(b)
+                B = T2
+        f3, swap = BRANCH[cond]
+        x, y = (B, A) if swap else (A, B)
+        return E.to_bytes(code), self.forms(f3, x, y)
+
+    def emit_jump(self, op: lir.Jump) -> None:
+        self.buf.branch(op.target, self.jump)
+
+    def emit_exit(self, op: lir.Exit) -> None:
+        if op is self.last_op:
+            return                                          # the epilogue follows
+        self.buf.branch(self.exit_label, self.jump)
+
+    def emit_call_local(self, op: lir.CallLocal) -> None:
+        """s5 = the callee's r10 around the call; the callee returns r0 in a5 (and a0)."""
+        d, a = self.depth, self.a
+        if d:
+            self.buf.emit(E.to_bytes(self.bias(-d)))
+        self.buf.branch(self.entries[op.func], CALL_FORMS)
+        if d:
+            self.buf.emit(E.to_bytes(self.bias(d)))
+        if self.R[0] != abi.RET_REG:
+            pass                                            # r0 is still in a5: see epilogue
+
+    def bias(self, v: int) -> list[int]:
+        R10 = self.R[lir.R10]
+        if fits_simm(v, 12):
+            return self.a.addi(R10, R10, v)
+        return self.a.li(T1, v) + self.a.rr(E.add, R10, R10, T1)
+
+    def emit_call_helper(self, op: lir.CallHelper) -> None:
+        """r0 = helper(r1..r5): r1-r5 already sit in a0-a4; the result comes in a0."""
+        hit = self.helpers.get(op.id)
+        if hit is None:
+            sym = Symbol(SymKind.HELPER, op.id, f"helper_{op.id}")
+            hit = self.helpers[op.id] = (sym, self.link(sym))
+        sym, addr = hit
+        self.call_abs(addr, sym)
+        self.buf.emit(E.to_bytes(self.a.mv(self.R[0], abi.RET_REG)))
+
+    def call_abs(self, addr: int, sym: Symbol) -> None:
+        """auipc ra + jalr ra: a call of an absolute address, pc-relative once laid out
+        (R_RISCV_CALL_PLT); the hole's address is where the relocation goes."""
+        site = [0]
+        self.ctx.sites.append((site, 0, "call", sym))
+
+        def encode(addr_of, at):
+            site[0] = at
+            hl = abi.hi_lo(addr - at)
+            if hl is None:
+                raise UnsupportedError(f"riscv64: {sym.name} at {addr:#x} is beyond the "
+                                       f"+-2 GiB an auipc+jalr reaches from {at:#x}")
+            return E.to_bytes([E.auipc(RA, hl[0]), E.jalr(RA, RA, hl[1])])
+        self.buf.fixed(8, encode)
+
+    def addr_seq(self, D: int, addr: int, sym: Symbol) -> None:
+        """D = an absolute address, lui+addi (R_RISCV_HI20/LO12_I)."""
+        hl = abi.hi_lo(addr)
+        if hl is None:
+            raise UnsupportedError(f"riscv64: {sym.name} at {addr:#x} is outside the "
+                                   "+-2 GiB a lui+addi reaches")
+        hi, lo = hl
+        self.ctx.reloc("hi20", sym)
+        self.buf.emit(E.to_bytes([E.lui(D, hi)]))
+        self.ctx.reloc("lo12_i", sym)
+        self.buf.emit(E.to_bytes([E.addi(D, D, lo)]))
+
+    def emit_load_addr(self, op: lir.LoadAddr) -> None:
+        D = self.R[op.dst]
+        sym = op.sym
+        if sym.kind != SymKind.FUNC:
+            self.addr_seq(D, self.link(sym) + op.addend, sym)
+            return
+        label = self.entries[sym.index]
+        self.ctx.reloc("hi20", sym)
+        self.ctx.reloc("lo12_i", sym, 4)
+
+        def encode(addr_of, at):
+            hl = abi.hi_lo(addr_of(label))
+            if hl is None:
+                raise UnsupportedError("riscv64: code beyond 2 GiB cannot take a function's "
+                                       "address with lui+addi")
+            return E.to_bytes([E.lui(D, hl[0]), E.addi(D, D, hl[1])])
+        self.buf.fixed(8, encode)
+
+    def tail_count(self) -> tuple[int, Symbol]:
+        sym = Symbol(SymKind.TAIL_COUNT, 0, "tail_count")
+        return self.link(sym), sym
+
+    def emit_tail_call(self, op: lir.TailCall) -> None:
+        """bpf_tail_call(r1, r2 = prog array, r3 = index), in the kernel's order of checks.
+
+        Only temporaries are written before the jump, so a failed tail call
+        falls through with every eBPF register as it was."""
+        buf, R, a = self.buf, self.R, self.a
+        out = buf.new_label()
+        R2, R3 = R[2], R[3]
+        buf.emit(E.to_bytes(a.zext32(T1, R3)                 # t1 = index (u32)
+                            + [E.load(4, False, T2, R2, 12)]))   # t2 = max_entries
+        buf.branch(out, self.forms(E.BGEU, T1, T2))          # index >= max_entries
+        addr, sym = self.tail_count()
+        self.addr_seq(T3, addr, sym)                         # t3 = &tail_call_count
+        buf.emit(E.to_bytes([E.load(4, False, T4, T3, 0)]    # t4 = count
+                            + a.li(T2, lir.MAX_TAIL_CALLS)))
+        buf.branch(out, self.forms(E.BGEU, T4, T2))          # count >= 33
+        buf.emit(E.to_bytes(a.addi(T4, T4, 1)                # count++, even for an empty slot
+                            + [E.store(4, T4, T3, 0),
+                               E.ld(T2, R2, 16)]             # t2 = slot array
+                            + a.shift(E.slli, T1, T1, 3)     # t1 = index * 8
+                            + a.rr(E.add, T1, T1, T2)        # t1 = &slot
+                            + [E.ld(T1, T1, 0)]))            # t1 = target's tail entry
+        buf.branch(out, self.forms(E.BEQ, T1, ZERO))         # empty slot
+        code = abi.teardown(self.frame, self.rvc)            # this frame gone; r1 = ctx kept
+        code += [E.c_jr(T1)] if self.rvc else [E.jalr(ZERO, T1, 0)]
+        buf.emit(E.to_bytes(code))
+        buf.bind(out)
+
+
+def cpu_has_rvc(cpu: str) -> bool:
+    """Whether a --cpu name includes C: "rv64gc", "rv64imac" (the default, "", does)."""
+    if not cpu:
+        return True
+    letters = cpu[4:].split("_")[0]
+    return "c" in letters
