@@ -57,6 +57,12 @@ RECENT = 8               # latest states a new one is compared with (beyond equa
 WIDEN_AFTER = 8          # joins into a block before growing bounds are widened
 BUDGET = 400_000         # abstract instructions per program before giving up
 MAP_LOOKUP = 1           # bpf_map_lookup_elem: r0 = map value or NULL
+# context sizes the checks know (as jit.contexts lays them out): struct xdp_md and
+# struct __sk_buff; other program types' contexts are not checked
+_SKB = 192
+CTX_SIZES = {"xdp": 24, "sched_cls": _SKB, "sched_act": _SKB, "sk_skb": _SKB,
+             "socket_filter": _SKB, "cgroup_skb": _SKB, "lwt_in": _SKB, "lwt_out": _SKB,
+             "lwt_xmit": _SKB}
 
 
 # --------------------------------------------------------------------- values
@@ -685,6 +691,12 @@ class _Walk:
                              "which is not a pointer")
             return
         if base is TOP or base.kind != STACK:
+            if type(base) is Ptr and base.kind == CTX and base.lo is not None:
+                n = CTX_SIZES.get(self.prog.prog_type)
+                if n is not None and (base.lo + off < 0 or base.hi + off + size > n):
+                    self.problem(pc, f"invalid context access off=[{base.lo + off},"
+                                 f"{base.hi + off}] size={size}: the "
+                                 f"{self.prog.prog_type} context has {n} bytes")
             if type(base) is Ptr and base.kind == MAPVAL and base.lo is not None:
                 if base.lo + off < 0 or base.hi + off + size > base.tag:
                     self.problem(pc, f"{what} a map value at off=[{base.lo + off},"

@@ -217,3 +217,19 @@ def test_generated_programs_agree_when_lowering_uses_ranges(monkeypatch):
     for seed in range(40):
         case = gen.generate(1800 + seed)
         assert fuzz.diff_case(case, "x86_64") is None, f"seed {1800 + seed}"
+
+
+def test_context_access_past_its_end_is_rejected():
+    # struct xdp_md has 24 bytes: a u32 at 24 is outside
+    p = prog(ldx("w", 0, 1, 24), EXIT)
+    found = check(p)
+    assert [e.pc for e in found] == [0]
+    assert "invalid context access off=[24,24] size=4" in str(found[0])
+    assert "xdp context has 24 bytes" in str(found[0])
+
+
+def test_context_sizes_are_the_ones_the_runner_lays_out():
+    from jit import contexts
+    assert ranges.CTX_SIZES["xdp"] == contexts.XDP_MD_SIZE
+    assert {ranges.CTX_SIZES[t] for t in contexts.CONTEXTS if t != "xdp"} == \
+        {contexts.SK_BUFF_SIZE}
