@@ -52,7 +52,7 @@ RUNNABLE = {
     "alu32_hash": ["xdp_hash"], "sdiv": ["xdp_sdiv"], "bswap": ["xdp_bswap"],
     "crc32": ["xdp_crc32"], "atomics": ["xdp_atomics"], "bpf_loop": ["xdp_callbacks"],
     "xdp_adjust": ["xdp_adjust"], "map_types": ["xdp_route"],
-    "stack_arrays": ["xdp_histo", "xdp_chain", "count_bytes"],
+    "stack_arrays": ["xdp_histo", "xdp_chain", "count_bytes", "xdp_fill"],
 }
 
 # Divergences we understand: (fixture, program, packet) -> why.

@@ -8,6 +8,8 @@
  *               callee with its own 112-byte frame
  *   xdp_chain   five frames, each filling a buffer its caller passed down
  *   count_bytes a socket filter with a 104-byte table indexed by a loop
+ *   xdp_fill    a 64-byte buffer in the caller's frame filled by one callee
+ *               and summed by another, both indexing it by loop variables
  */
 #include "net.h"
 
@@ -128,6 +130,37 @@ int count_bytes(struct __sk_buff *skb)
 		if (table[i] > table[best])
 			best = i;
 	return best < 13 ? 0 : skb->len;
+}
+
+static __noinline __u32 fill(__u8 *out, __u32 seed)
+{
+	__u32 i;
+
+	NOUNROLL
+	for (i = 0; i < 64; i++)
+		out[i] = (__u8)(i * 7 + seed);
+	return out[seed & 63];
+}
+
+static __noinline __u32 sum_buf(__u8 *b, __u32 n)
+{
+	__u32 i, s = 0;
+
+	NOUNROLL
+	for (i = 0; i < n && i < 64; i++)
+		s += b[i];
+	return s;
+}
+
+SEC("xdp")
+int xdp_fill(struct xdp_md *ctx)
+{
+	__u8 *data = (void *)(long)ctx->data;
+	__u8 *end = (void *)(long)ctx->data_end;
+	__u8 buf[64];
+	__u32 n = (__u32)(end - data) & 63;
+
+	return (fill(buf, n) + sum_buf(buf, n)) & 3;
 }
 
 char LICENSE[] SEC("license") = "GPL";
