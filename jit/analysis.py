@@ -12,8 +12,9 @@ This module owns the facts a JIT in the kernel takes from the verifier:
 
 It does not own instruction validity bit by bit (`jit.isa`), loading
 (`jit.elf`), frame layout (`jit.frame` reads `FuncFacts.stack_depth`), or
-anything about a machine.  It is not a verifier: no value ranges, no pointer
-types beyond "points into a stack frame", no path sensitivity.
+anything about a machine.  Its own passes are not a verifier: no value ranges,
+no pointer types beyond "points into a stack frame", no path sensitivity.
+Those come from `jit.ranges` (see "Value ranges" below).
 
 How the stack is measured
 -------------------------
@@ -55,6 +56,20 @@ What the kernel does, and what we match (kernel/bpf/verifier.c, 6.x):
     tail call in a subprogram whose callers' frames already sum to 256 bytes.
     We sum 16-byte frames: bpfjit is a JIT.  (Kernels that give tracing
     programs a private stack skip the sum for them; we do not model that.)
+
+Value ranges
+------------
+Where the walk above falls back (a variable offset: an array indexed by a loop
+variable, a buffer a callee fills at offsets it computes), `jit.ranges` walks
+the program as the verifier does -- tnums and bounds, pointer kinds, both sides
+of every branch, a frame per call -- and gives each function it reaches the
+deepest byte any access touches: the verifier's `stack_depth` on clang's
+output (tests/progs/stack_arrays.c).  Programs of up to `RANGES_CHECK_INSNS`
+instructions get that walk anyway, within `RANGES_CHECK_STEPS`, for the checks
+it makes (an access outside the frame, the context or a map value; a load or
+store through a number) and for what lowering may drop (`Facts.safe_divs`,
+`Facts.decided`).  A walk that runs out of budget proves nothing: the fallback
+and its reason stay, and no range check is reported.
 
 32-bit definitions and their upper halves
 -----------------------------------------
