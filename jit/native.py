@@ -90,6 +90,8 @@ def why_not(backend: Any) -> str | None:
                 f"this host is {machine}")
     if _host_module_of(backend) is None:
         return f"the {target.name} backend has no native glue (backends/<arch>/host.py)"
+    if getattr(backend, "rotate", 0):
+        return "native runs use the standard register map (the entry thunk follows the C ABI)"
     return None
 
 
