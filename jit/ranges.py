@@ -755,7 +755,8 @@ class _Walk:
             v = TOP
             if type(base) is Ptr and base.kind == STACK and base.lo is not None \
                     and base.lo == base.hi:
-                v = _slot_get(st[base.tag].slots, base.lo + off, size)
+                v = _slot_get(st[base.tag].slots, base.lo + off, size,
+                              self.prog.byteorder == "little")
             if v is TOP and size < 8 and not (type(base) is Ptr and base.kind == CTX):
                 # a narrow load is a number, except from a context (xdp_md.data is a u32
                 # the kernel turns into a packet pointer)
@@ -1004,12 +1005,15 @@ def _forget_slots(st: tuple) -> tuple:
     return tuple(fr._replace(slots=()) if fr.slots else fr for fr in st)
 
 
-def _slot_get(slots: tuple, a: int, size: int):
+def _slot_get(slots: tuple, a: int, size: int, little: bool = True):
     for o, n, v in slots:
         if o == a and n == size:
             return v
-        if o == a and n == 8 and size < 8 and type(v) is Sc and v.umax < 1 << 8 * size:
-            return v          # a narrow load of a small spilled scalar (little-endian low end)
+        # a narrow load of the low end of a small spilled scalar: its first bytes in a
+        # little-endian program, its last in a big-endian one
+        low = o if little else o + 8 - size
+        if low == a and n == 8 and size < 8 and type(v) is Sc and v.umax < 1 << 8 * size:
+            return v
     return TOP
 
 

@@ -233,3 +233,12 @@ def test_context_sizes_are_the_ones_the_runner_lays_out():
     assert ranges.CTX_SIZES["xdp"] == contexts.XDP_MD_SIZE
     assert {ranges.CTX_SIZES[t] for t in contexts.CONTEXTS if t != "xdp"} == \
         {contexts.SK_BUFF_SIZE}
+
+
+def test_narrow_reload_of_a_spill_reads_the_low_end_in_either_byte_order():
+    """A bug caught in review: a big-endian u8 load at the spill's offset reads the high byte."""
+    from jit.ranges import _slot_get
+    slots = ((-8, 8, const(5)),)
+    assert _slot_get(slots, -8, 1, little=True) == const(5)
+    assert _slot_get(slots, -8, 1, little=False) is ranges.TOP
+    assert _slot_get(slots, -1, 1, little=False) == const(5)
