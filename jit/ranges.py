@@ -743,7 +743,10 @@ class _Walk:
                 old = self.divisors.get(pc, 0)
                 self.divisors[pc] = (s if old == 0 else
                                      None if old is None or s is None else join_sc(old, s))
-            if cls == 7:
+            if code in (0x30, 0x90) and off == 1:
+                # signed division and modulo (SDIV/SMOD): not followed
+                v = UNKNOWN if cls == 7 else U32
+            elif cls == 7:
                 v = self.alu64(code, op, dv, sv, off, imm, pc)
             else:
                 v = self.alu32(code, op, dv, sv, off, imm)
@@ -892,8 +895,8 @@ class _Walk:
         if code == 0x80:
             return alu32(0x10, const(0), dv) if type(dv) is Sc else U32
         if code == 0xD0:
-            if imm == 64 and not op & 8:
-                return dv if type(dv) is Sc else TOP     # to-le on a le target: nothing
+            if imm == 64 and bool(op & 8) == (self.prog.byteorder == "big"):
+                return dv if type(dv) is Sc else TOP     # to its own byte order: nothing
             return from_urange(0, (1 << imm) - 1) if imm in (16, 32) else UNKNOWN
         if type(dv) is Sc and type(sv) is Sc:
             return alu32(code, dv, sv)

@@ -242,3 +242,11 @@ def test_narrow_reload_of_a_spill_reads_the_low_end_in_either_byte_order():
     assert _slot_get(slots, -8, 1, little=True) == const(5)
     assert _slot_get(slots, -8, 1, little=False) is ranges.TOP
     assert _slot_get(slots, -1, 1, little=False) == const(5)
+
+
+def test_signed_division_is_not_folded_as_unsigned():
+    """A bug caught in review: -6 s/ 2 is -3, not (2^64 - 6) // 2."""
+    p = prog(mov(0, -6), Insn(0x37, 0, 0, 1, 2), Insn(0x15, 0, 0, 1, -3), mov(0, 0),
+             EXIT)                       # r0 s/= 2; if r0 == -3 goto +1
+    r = ranges.analyse(p)
+    assert r.decided.get(2) is not False
