@@ -934,6 +934,8 @@ class _Walk:
                     self.reason.setdefault(st[v.tag].func, f"pc {pc}: a stack pointer at an "
                                            f"offset that cannot be bounded is passed to a "
                                            f"helper in r{r}")
+                    fr = st[v.tag]      # which the helper may write anywhere in that frame
+                    st = st[:v.tag] + (fr._replace(slots=()),) + st[v.tag + 1:]
                     continue
                 func = st[v.tag].func
                 if v.lo < -MAX_STACK:
