@@ -372,10 +372,9 @@ def join_value(a, b, widen: list[int] | None):
     lo, hi = min(a.lo, b.lo), max(a.hi, b.hi)
     if widen is not None and (lo < a.lo or hi > a.hi):
         # a pointer walking around a loop: bound it by the frame, or not at all
-        if a.kind == STACK and lo >= -MAX_STACK:
+        if a.kind == STACK and lo >= -MAX_STACK and hi <= 0:
+            # the frame's ends are the thresholds; beyond them, no bound
             lo, hi = -MAX_STACK if lo < a.lo else lo, 0 if hi > a.hi else hi
-            if lo > hi:
-                return Ptr(a.kind, a.tag, None, 0, null)
         else:
             return Ptr(a.kind, a.tag, None, 0, null)
     return Ptr(a.kind, a.tag, lo, hi, null)

@@ -250,3 +250,10 @@ def test_signed_division_is_not_folded_as_unsigned():
              EXIT)                       # r0 s/= 2; if r0 == -3 goto +1
     r = ranges.analyse(p)
     assert r.decided.get(2) is not False
+
+
+def test_a_stack_pointer_widened_past_r10_has_no_bound():
+    """A bug caught in review: widening clamped a growing offset at r10 for good."""
+    a = ranges.Ptr(ranges.STACK, 0, -16, -8)
+    assert ranges.join_value(a, a._replace(hi=8), [0]).lo is None
+    assert ranges.join_value(a, a._replace(hi=-4), [0]) == a._replace(hi=0)
