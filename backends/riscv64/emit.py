@@ -67,6 +67,13 @@ BRANCH = {Cond.EQ: (E.BEQ, False), Cond.NE: (E.BNE, False),
 INVERT = {E.BEQ: E.BNE, E.BNE: E.BEQ, E.BLT: E.BGE, E.BGE: E.BLT, E.BLTU: E.BGEU,
           E.BGEU: E.BLTU}
 
+# 32-bit ops whose RV64 form (addw, subw, mulw, divw, sllw, ...) sign-extends its result
+SX32 = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MOD, Op.SDIV, Op.SMOD, Op.LSH, Op.RSH,
+                  Op.ARSH})
+SHIFTS = frozenset({Op.LSH, Op.RSH, Op.ARSH})
+# ops after which no sign-extension fact survives: calls change caller-saved registers
+CLOBBERS = frozenset({lir.CallHelper, lir.CallLocal})
+
 AMO = {AtomicOp.ADD: "add", AtomicOp.OR: "or", AtomicOp.AND: "and", AtomicOp.XOR: "xor",
        AtomicOp.XCHG: "swap"}
 
@@ -306,6 +313,14 @@ class Emitter:
         self.helpers: dict = {}
         self.frame = None
         self.depth = 0
+        # natives known to hold a sign-extended 32-bit value (sext32(x) == x): a JMP32
+        # needs no `sext.w` of them.  Facts die at labels and calls (see `learn`).
+        self.sx: set = set()
+        self.learn = {lir.Alu: self.learn_alu, lir.Load: self.learn_load,
+                      lir.LoadImm: self.learn_load_imm, lir.MovSx: self.learn_dst_sx,
+                      lir.Neg: self.learn_neg, lir.Trunc: self.learn_trunc,
+                      lir.Bswap: self.learn_bswap, lir.LoadAddr: self.learn_dst_sx,
+                      lir.Zext: self.learn_zext, lir.Atomic: self.learn_atomic}
         self.exit_label = -1
         self.last_op = None
 
@@ -330,10 +345,14 @@ class Emitter:
         emit, mark, bind = buf.emit, buf.mark, buf.bind
         Label = lir.Label
         last_pc = None
+        sx = self.sx
+        sx.clear()
+        learn = self.learn
         for op in ops:
             t = type(op)
             if t is Label:
                 bind(op.id)
+                sx.clear()
                 continue
             pc = op.pc
             if pc != last_pc:
@@ -351,6 +370,11 @@ class Emitter:
                 emit(code)
             else:
                 fn(op)
+            fact = learn.get(t)
+            if fact is not None:
+                fact(op)
+            elif t in CLOBBERS:
+                sx.clear()
         bind(self.exit_label)
         self.epilogue()
 
@@ -498,9 +522,77 @@ class Emitter:
         code += body
         return code + (a.zext32(R0, T3) if w == 4 else a.mv(R0, T3))
 
+    # ------------------------------------------------------------ sign-extension facts
+    def learn_alu(self, op: lir.Alu) -> None:
+        o, src = op.op, op.src
+        D = self.R[op.dst]
+        sx = self.sx
+        imm = type(src) is Imm
+        S_sx = imm or self.R[src] in sx
+        if op.width == 32:
+            if o in SX32:
+                ok = D in sx if imm and o in SHIFTS and not src.value & 31 else True
+            elif o == Op.MOV:
+                ok = S_sx
+            else:                                    # and/or/xor of sign-extended values
+                ok = D in sx and S_sx
+        else:
+            v = s64(src.value) if imm else 0
+            if o == Op.MOV:
+                ok = fits_simm(v, 32) if imm else S_sx
+            elif o == Op.AND:
+                ok = (0 <= v < (1 << 31)) if imm else (D in sx and S_sx)
+            elif o in (Op.OR, Op.XOR):
+                ok = D in sx and (fits_simm(v, 32) if imm else S_sx)
+            elif o == Op.RSH and imm:
+                ok = (v & 63) >= 33
+            elif o == Op.ARSH and imm:
+                ok = (v & 63) >= 32
+            else:
+                ok = False
+        if ok:
+            sx.add(D)
+        else:
+            sx.discard(D)
+
+    def learn_load(self, op: lir.Load) -> None:
+        # lb/lh/lw sign-extend; lbu/lhu leave fewer than 32 bits; lwu and ld may not fit
+        ok = op.size < 4 or (op.size == 4 and op.signed)
+        (self.sx.add if ok else self.sx.discard)(self.R[op.dst])
+
+    def learn_load_imm(self, op: lir.LoadImm) -> None:
+        (self.sx.add if fits_simm(s64(op.value), 32) else self.sx.discard)(self.R[op.dst])
+
+    def learn_dst_sx(self, op) -> None:
+        # movsx: sign-extended from 8/16/32 bits; LoadAddr: an address below 2 GiB
+        if type(op) is lir.MovSx and op.width == 32 and op.bits == 32:
+            (self.sx.add if self.R[op.src] in self.sx else self.sx.discard)(self.R[op.dst])
+        else:
+            self.sx.add(self.R[op.dst])
+
+    def learn_zext(self, op: lir.Zext) -> None:
+        self.sx.discard(self.R[op.dst])              # zero-extended: maybe >= 2^31
+
+    def learn_atomic(self, op: lir.Atomic) -> None:
+        # the fetched old value (src, or r0 for cmpxchg) comes back zero-extended or 64-bit
+        self.sx.discard(self.R[op.src])
+        self.sx.discard(self.R[0])
+
+    def learn_neg(self, op: lir.Neg) -> None:
+        (self.sx.add if op.width == 32 else self.sx.discard)(self.R[op.dst])
+
+    def learn_trunc(self, op: lir.Trunc) -> None:
+        (self.sx.add if op.bits == 16 else self.sx.discard)(self.R[op.dst])
+
+    def learn_bswap(self, op: lir.Bswap) -> None:
+        (self.sx.add if op.bits == 16 else self.sx.discard)(self.R[op.dst])
+
     # ------------------------------------------------------------ control flow
     def emit_branch(self, op: lir.Branch) -> None:
         key = op[:4]
+        if op.width == 32:
+            b = op.b
+            key += (self.R[op.a] in self.sx, type(b) is not Imm and self.R[b] in self.sx)
         hit = self.branch_cache.get(key)
         if hit is None:
             hit = self.branch_cache[key] = self.plan_branch(*key)
@@ -516,8 +608,10 @@ class Emitter:
             hit = self.forms_cache[key] = branch_forms(f3, x, y, self.rvc)
         return hit
 
-    def plan_branch(self, cond: Cond, w: int, ra: int, b) -> tuple[bytes, tuple]:
-        """(code before the branch, its forms) for `if ra <cond> b`."""
+    def plan_branch(self, cond: Cond, w: int, ra: int, b, a_sx: bool = False,
+                    b_sx: bool = False) -> tuple[bytes, tuple]:
+        """(code before the branch, its forms) for `if ra <cond> b`; a_sx/b_sx: the
+        operand is known sign-extended from 32 bits (a JMP32 compares it as it is)."""
         a = self.a
         A = self.R[ra]
         code: list[int] = []
@@ -528,14 +622,14 @@ class Emitter:
                     code += a.andi(T1, A, v)
                 else:
                     code += a.li(T1, v) + a.rr(E.and_, T1, T1, A)
-                if w == 32 and not 0 <= v < (1 << 31):
+                if w == 32 and not 0 <= v < (1 << 31) and not a_sx:
                     code += a.addiw(T1, T1, 0)
             else:
                 code += a.rr(E.and_, T1, A, self.R[b])
-                if w == 32:
+                if w == 32 and not (a_sx and b_sx):
                     code += a.addiw(T1, T1, 0)               # only the low half counts
             return E.to_bytes(code), self.forms(E.BNE, T1, ZERO)
-        if w == 32:
+        if w == 32 and not a_sx:
             code += [E.addiw(T1, A, 0)]                      # t1 = sext32(a)
             A = T1
         if type(b) is Imm:
@@ -547,7 +641,7 @@ class Emitter:
                 B = T2
         else:
             B = self.R[b]
-            if w == 32:
+            if w == 32 and not b_sx:
                 code += [E.addiw(T2, B, 0)]                  # t2 = sext32(b)
                 B = T2
         f3, swap = BRANCH[cond]
