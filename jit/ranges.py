@@ -56,7 +56,8 @@ JOIN_AFTER = 256         # states kept apart per block before they are joined
 RECENT = 8               # latest states a new one is compared with (beyond equality)
 WIDEN_AFTER = 8          # joins into a block before growing bounds are widened
 BUDGET = 400_000         # abstract instructions per program before giving up
-MAP_LOOKUP = 1           # bpf_map_lookup_elem: r0 = map value or NULL
+MAP_LOOKUP = 1           # bpf_map_lookup_elem: r0 = map value or NULL ...
+MAP_OF_MAPS = (12, 13)   # ... except in an array/hash of maps: an inner map
 # context sizes the checks know (as jit.contexts lays them out): struct xdp_md and
 # struct __sk_buff; other program types' contexts are not checked
 _SKB = 192
@@ -922,7 +923,7 @@ class _Walk:
         r0 = TOP
         if hid == MAP_LOOKUP and type(regs[1]) is Ptr and regs[1].kind == MAP:
             m = self.prog.maps[regs[1].tag] if regs[1].tag < len(self.prog.maps) else None
-            if m is not None:
+            if m is not None and m.type not in MAP_OF_MAPS:
                 r0 = Ptr(MAPVAL, m.value_size, 0, 0, True)
         # stack pointers handed over: the helper's object starts there (key, buffer);
         # it may write the frame from there up
