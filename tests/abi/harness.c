@@ -6,7 +6,8 @@
  * eBPF r10 as the backend's entry convention wants, fills every callee-saved register
  * with a canary, calls the program, and reports in *bad a bit per canary that did not
  * survive.  The helpers the programs call are here, in C, compiled by the target's gcc:
- * map lookup, update and delete on array and hash maps.  Each helper also checks the
+ * map lookup, update and delete on array and hash maps, csum_diff, and the lowering's
+ * LD_ABS/LD_IND calls.  Each helper also checks the
  * stack pointer's alignment where a call arrives (SP_ALIGN, SP_RESIDUE from the test's
  * target table: what the psABI promises a callee).
  *
@@ -121,6 +122,33 @@ uint64_t bpf_map_delete_elem(uint64_t map, uint64_t key) {
     if (s < 0) return E(2);
     m->used[s] = 0;
     return 0;
+}
+
+/* ---------------------------------------------------------------- checksums */
+
+/* As the kernel's BPF_CALL_5 wrappers take them: every argument a u64, the 32-bit ones
+   truncated here, in C (on n64 gcc's truncation sign-extends, as the ABI keeps them). */
+static uint32_t add32(uint32_t a, uint32_t b) {
+    uint64_t s = (uint64_t)a + b;
+    return (uint32_t)s + (uint32_t)(s >> 32);   /* end-around carry, as csum_add */
+}
+
+uint64_t bpf_csum_diff(uint64_t from, uint64_t from_size64, uint64_t to, uint64_t to_size64,
+                       uint64_t seed64) {
+    uint32_t from_size = (uint32_t)from_size64, to_size = (uint32_t)to_size64;
+    uint32_t s = (uint32_t)seed64, w;
+    check_align();
+    if (((from_size | to_size) & 3) || (uint64_t)from_size + to_size > 512)
+        return E(22);
+    for (uint32_t i = 0; i < from_size; i += 4) {
+        memcpy(&w, (const unsigned char *)(uintptr_t)from + i, 4);
+        s = add32(s, ~w);
+    }
+    for (uint32_t i = 0; i < to_size; i += 4) {
+        memcpy(&w, (const unsigned char *)(uintptr_t)to + i, 4);
+        s = add32(s, w);
+    }
+    return s;
 }
 
 /* ---------------------------------------------------------------- LD_ABS / LD_IND */

@@ -15,7 +15,8 @@ arrive misaligned.
 
 What is left out, and why (each listed by `test_what_is_left_out_is_listed`):
 - programs that call any other helper (the harness implements map lookup, update and
-  delete only): bpf_loop, tracing, xdp_adjust, tc_nat's checksum helpers, ...;
+  delete, csum_diff, and the LD_ABS/LD_IND calls): bpf_loop, the tracing programs,
+  xdp_adjust, sdiv (xdp_load_bytes), tc_nat (skb_load_bytes);
 - programs that use maps other than array, per-CPU array and hash (LPM, queues, ring
   buffers) or tail calls (prog arrays hold code addresses the runner writes);
 - conformance cases that fault, run out of budget or are refused on the interpreter
@@ -46,7 +47,7 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 CORPUS = ROOT / "tests" / "conformance"
 BUILD = ROOT / "tests" / "progs" / "build"
-C_HELPERS = {"bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_map_delete_elem",
+C_HELPERS = {"bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_map_delete_elem", "bpf_csum_diff",
              # the lowering's LD_ABS/LD_IND calls (jit.lir.LD_ABS_HELPER)
              "bpf_helper_65537", "bpf_helper_65538", "bpf_helper_65540"}
 SHARED = {"bpf_tail_call_cnt"} | C_HELPERS
