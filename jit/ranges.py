@@ -123,6 +123,11 @@ def tnum_range(lo: int, hi: int) -> tuple[int, int]:
 def sync(tv: int, tm: int, umin: int, umax: int, smin: int, smax: int) -> Sc | None:
     """reg_bounds_sync(): each of tnum, unsigned and signed bounds tightened by the
     others; None when they contradict (a branch side that cannot happen)."""
+    if tm == 0:                                     # a constant: in bounds or impossible
+        c = _s(tv)
+        if umin <= tv <= umax and smin <= c <= smax:
+            return Sc(tv, 0, tv, tv, c, c)
+        return None
     for _ in range(2):
         umin = max(umin, tv)
         umax = min(umax, tv | tm)
@@ -149,6 +154,8 @@ def sync(tv: int, tm: int, umin: int, umax: int, smin: int, smax: int) -> Sc | N
         m = tm & rm
         if (tv & ~tm) & ~(rv | rm) & M64 or (rv & ~rm) & ~(tv | tm) & M64:
             return None          # known bits disagree
+        if m == tm:
+            break                # the bounds taught the tnum nothing: nothing to redo
         tv, tm = v & ~m, m
     return Sc(tv, tm, umin, umax, smin, smax)
 
