@@ -73,6 +73,7 @@ SX32 = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MOD, Op.SDIV, Op.SMOD, Op.L
 SHIFTS = frozenset({Op.LSH, Op.RSH, Op.ARSH})
 # ops after which no sign-extension fact survives: calls change caller-saved registers
 CLOBBERS = frozenset({lir.CallHelper, lir.CallLocal})
+SET, DROP, COPY, IF_S, DROP2 = 1, 2, 3, 4, 5         # sign-extension fact rules (Emitter.learn_*)
 
 AMO = {AtomicOp.ADD: "add", AtomicOp.OR: "or", AtomicOp.AND: "and", AtomicOp.XOR: "xor",
        AtomicOp.XCHG: "swap"}
@@ -235,6 +236,19 @@ def _fits_far(disp: int) -> bool:
     return abi.hi_lo(disp) is not None
 
 
+def _by_disp(encode_disp: Callable[[int], bytes]) -> Callable[[int, int], bytes]:
+    """A BranchForm encoder that encodes each displacement once (a program has thousands
+    of short branches and few distinct displacements)."""
+    done: dict[int, bytes] = {}
+
+    def encode(disp: int, at: int) -> bytes:
+        code = done.get(disp)
+        if code is None:
+            code = done[disp] = encode_disp(disp)
+        return code
+    return encode
+
+
 def branch_forms(f3: int, a: int, b: int, rvc: bool) -> tuple:
     """The forms of `if a <f3> b goto label`, shortest first."""
     forms = []
@@ -242,9 +256,9 @@ def branch_forms(f3: int, a: int, b: int, rvc: bool) -> tuple:
         r = a or b
         cb = E.c_beqz if f3 == E.BEQ else E.c_bnez
         forms.append(BranchForm(2, lambda d: -256 <= d < 256,
-                                lambda d, at: E.to_bytes([cb(r, d)])))
+                                _by_disp(lambda d: E.to_bytes([cb(r, d)]))))
     forms.append(BranchForm(4, lambda d: -4096 <= d < 4096,
-                            lambda d, at: E.to_bytes([E.branch(f3, a, b, d)])))
+                            _by_disp(lambda d: E.to_bytes([E.branch(f3, a, b, d)]))))
     inv = INVERT[f3]
     forms.append(BranchForm(8, lambda d: -(1 << 20) <= d - 4 < (1 << 20),
                             lambda d, at: E.to_bytes([E.branch(inv, a, b, 8),
@@ -259,7 +273,7 @@ def jump_forms(rvc: bool) -> tuple:
     forms = []
     if rvc:
         forms.append(BranchForm(2, lambda d: -2048 <= d < 2048,
-                                lambda d, at: E.to_bytes([E.c_j(d)])))
+                                _by_disp(lambda d: E.to_bytes([E.c_j(d)]))))
     forms.append(BranchForm(4, lambda d: -(1 << 20) <= d < (1 << 20),
                             lambda d, at: E.to_bytes([E.jal(ZERO, d)])))
     forms.append(BranchForm(8, _fits_far, lambda d, at: E.to_bytes(_far(ZERO, d))))
@@ -319,7 +333,7 @@ class Emitter:
         self.learn = {lir.Alu: self.learn_alu, lir.Load: self.learn_load,
                       lir.LoadImm: self.learn_load_imm, lir.MovSx: self.learn_dst_sx,
                       lir.Neg: self.learn_neg, lir.Trunc: self.learn_trunc,
-                      lir.Bswap: self.learn_bswap, lir.LoadAddr: self.learn_dst_sx,
+                      lir.Bswap: self.learn_bswap, lir.Store: self.learn_nothing,
                       lir.Zext: self.learn_zext, lir.Atomic: self.learn_atomic}
         self.exit_label = -1
         self.last_op = None
@@ -342,7 +356,7 @@ class Emitter:
         self.last_op = ops[-1] if ops else None
         how = {t: (self.caches[t], fn) for t, fn in self.pure.items()}
         how.update((t, (None, fn)) for t, fn in self.control.items())
-        emit, mark, bind = buf.emit, buf.mark, buf.bind
+        emit, mark, mark_emit, bind = buf.emit, buf.mark, buf.mark_emit, buf.bind
         Label = lir.Label
         last_pc = None
         sx = self.sx
@@ -355,26 +369,42 @@ class Emitter:
                 sx.clear()
                 continue
             pc = op.pc
-            if pc != last_pc:
-                mark(pc)
-                last_pc = pc
             h = how.get(t)
             if h is None:
+                mark(pc)
                 raise UnsupportedError(f"riscv64 has no emitter for LIR {t.__name__}", pc=pc)
             cache, fn = h
             if cache is not None:
                 key = op[:-1]
-                code = cache.get(key)
-                if code is None:
-                    code = cache[key] = E.to_bytes(fn(op))
-                emit(code)
+                hit = cache.get(key)
+                if hit is None:
+                    if pc != last_pc:
+                        mark(pc)                # an encoding error names this pc
+                        last_pc = pc
+                    hit = cache[key] = (E.to_bytes(fn(op)), learn[t](op))
+                code, (kind, d, s) = hit
+                if pc != last_pc:
+                    mark_emit(pc, code)
+                    last_pc = pc
+                else:
+                    emit(code)
+                # the sign-extension fact the op leaves (see `rule`)
+                if kind:
+                    if kind == SET or (kind == COPY and s in sx):
+                        sx.add(d)
+                    elif kind != IF_S or s not in sx:
+                        sx.discard(d)
+                        if kind == DROP2:
+                            sx.discard(s)
             else:
+                if pc != last_pc:
+                    mark(pc)
+                    last_pc = pc
                 fn(op)
-            fact = learn.get(t)
-            if fact is not None:
-                fact(op)
-            elif t in CLOBBERS:
-                sx.clear()
+                if t in CLOBBERS:
+                    sx.clear()
+                elif t is lir.LoadAddr:
+                    sx.add(R[op.dst])           # an address below 2 GiB
         bind(self.exit_label)
         self.epilogue()
 
@@ -523,69 +553,71 @@ class Emitter:
         return code + (a.zext32(R0, T3) if w == 4 else a.mv(R0, T3))
 
     # ------------------------------------------------------------ sign-extension facts
-    def learn_alu(self, op: lir.Alu) -> None:
+    # Each pure op's effect on the facts is a rule (kind, d, s), computed once per
+    # distinct op with its code: SET d is sign-extended; DROP d is not known to be;
+    # COPY d is iff s is; IF_S d stays as it was if s is sign-extended, else DROP;
+    # DROP2 neither d nor s is known to be; 0 nothing changes.
+    def learn_alu(self, op: lir.Alu) -> tuple:
         o, src = op.op, op.src
         D = self.R[op.dst]
-        sx = self.sx
         imm = type(src) is Imm
-        S_sx = imm or self.R[src] in sx
+        S = None if imm else self.R[src]
         if op.width == 32:
             if o in SX32:
-                ok = D in sx if imm and o in SHIFTS and not src.value & 31 else True
-            elif o == Op.MOV:
-                ok = S_sx
-            else:                                    # and/or/xor of sign-extended values
-                ok = D in sx and S_sx
-        else:
-            v = s64(src.value) if imm else 0
+                return (0, D, S) if imm and o in SHIFTS and not src.value & 31 else (SET, D, S)
             if o == Op.MOV:
-                ok = fits_simm(v, 32) if imm else S_sx
-            elif o == Op.AND:
-                ok = (0 <= v < (1 << 31)) if imm else (D in sx and S_sx)
-            elif o in (Op.OR, Op.XOR):
-                ok = D in sx and (fits_simm(v, 32) if imm else S_sx)
-            elif o == Op.RSH and imm:
-                ok = (v & 63) >= 33
-            elif o == Op.ARSH and imm:
-                ok = (v & 63) >= 32
-            else:
-                ok = False
-        if ok:
-            sx.add(D)
-        else:
-            sx.discard(D)
+                return (SET, D, S) if imm else (COPY, D, S)
+            return (0, D, S) if imm else (IF_S, D, S)        # and/or/xor: both sign-extended
+        v = s64(src.value) if imm else 0
+        if o == Op.MOV:
+            if imm:
+                return (SET if fits_simm(v, 32) else DROP, D, S)
+            return (COPY, D, S)
+        if o == Op.AND:
+            if imm:
+                return (SET if 0 <= v < (1 << 31) else DROP, D, S)
+            return (IF_S, D, S)
+        if o in (Op.OR, Op.XOR):
+            if imm:
+                return (0 if fits_simm(v, 32) else DROP, D, S)
+            return (IF_S, D, S)
+        if o == Op.RSH and imm:
+            return (SET if (v & 63) >= 33 else DROP, D, S)
+        if o == Op.ARSH and imm:
+            return (SET if (v & 63) >= 32 else DROP, D, S)
+        return (DROP, D, S)
 
-    def learn_load(self, op: lir.Load) -> None:
+    def learn_load(self, op: lir.Load) -> tuple:
         # lb/lh/lw sign-extend; lbu/lhu leave fewer than 32 bits; lwu and ld may not fit
         ok = op.size < 4 or (op.size == 4 and op.signed)
-        (self.sx.add if ok else self.sx.discard)(self.R[op.dst])
+        return (SET if ok else DROP, self.R[op.dst], None)
 
-    def learn_load_imm(self, op: lir.LoadImm) -> None:
-        (self.sx.add if fits_simm(s64(op.value), 32) else self.sx.discard)(self.R[op.dst])
+    def learn_load_imm(self, op: lir.LoadImm) -> tuple:
+        return (SET if fits_simm(s64(op.value), 32) else DROP, self.R[op.dst], None)
 
-    def learn_dst_sx(self, op) -> None:
-        # movsx: sign-extended from 8/16/32 bits; LoadAddr: an address below 2 GiB
-        if type(op) is lir.MovSx and op.width == 32 and op.bits == 32:
-            (self.sx.add if self.R[op.src] in self.sx else self.sx.discard)(self.R[op.dst])
-        else:
-            self.sx.add(self.R[op.dst])
+    def learn_dst_sx(self, op: lir.MovSx) -> tuple:
+        if op.width == 32 and op.bits == 32:
+            return (COPY, self.R[op.dst], self.R[op.src])      # a plain move
+        return (SET, self.R[op.dst], None)                     # sign-extended from 8/16/32
 
-    def learn_zext(self, op: lir.Zext) -> None:
-        self.sx.discard(self.R[op.dst])              # zero-extended: maybe >= 2^31
+    def learn_zext(self, op: lir.Zext) -> tuple:
+        return (DROP, self.R[op.dst], None)                    # zero-extended: maybe >= 2^31
 
-    def learn_atomic(self, op: lir.Atomic) -> None:
+    def learn_atomic(self, op: lir.Atomic) -> tuple:
         # the fetched old value (src, or r0 for cmpxchg) comes back zero-extended or 64-bit
-        self.sx.discard(self.R[op.src])
-        self.sx.discard(self.R[0])
+        return (DROP2, self.R[op.src], self.R[0])
 
-    def learn_neg(self, op: lir.Neg) -> None:
-        (self.sx.add if op.width == 32 else self.sx.discard)(self.R[op.dst])
+    def learn_neg(self, op: lir.Neg) -> tuple:
+        return (SET if op.width == 32 else DROP, self.R[op.dst], None)
 
-    def learn_trunc(self, op: lir.Trunc) -> None:
-        (self.sx.add if op.bits == 16 else self.sx.discard)(self.R[op.dst])
+    def learn_trunc(self, op: lir.Trunc) -> tuple:
+        return (SET if op.bits == 16 else DROP, self.R[op.dst], None)
 
-    def learn_bswap(self, op: lir.Bswap) -> None:
-        (self.sx.add if op.bits == 16 else self.sx.discard)(self.R[op.dst])
+    def learn_bswap(self, op: lir.Bswap) -> tuple:
+        return (SET if op.bits == 16 else DROP, self.R[op.dst], None)
+
+    def learn_nothing(self, op) -> tuple:
+        return (0, None, None)
 
     # ------------------------------------------------------------ control flow
     def emit_branch(self, op: lir.Branch) -> None:
