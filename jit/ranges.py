@@ -971,10 +971,24 @@ class _Walk:
                 la, lb = low32(a), low32(b)
                 if code in (0x60, 0x70, 0xC0, 0xD0):
                     return st, st
-                # decided on the low halves only: neither register is narrowed
-                t, _ = refine(code, la, lb, True)
-                f, _ = refine(code, la, lb, False)
-                return (st if f is not None else None, st if t is not None else None)
+                # the low halves decide; what they learn goes into the tnum's low bits
+                # (the upper half stays unknown), so a later 32-bit use is bounded
+                out = []
+                for taken in (False, True):
+                    ra, rb = refine(code, la, lb, taken)
+                    if ra is None or rb is None:
+                        out.append(None)
+                        continue
+                    s2 = st
+                    for r, old, new in ((dst, a, ra), (src, b, rb)):
+                        if r >= 0 and old.umax > M32 and new != low32(old):
+                            v = _with_low(old, new)
+                            if v is None:
+                                s2 = None
+                                break
+                            s2 = _set(s2, r, v)
+                    out.append(s2)
+                return out[0], out[1]
             if code in (0x60, 0x70, 0xC0, 0xD0) and (a.umax > M32 >> 1 or b.umax > M32 >> 1):
                 return st, st
         out = []
@@ -988,6 +1002,17 @@ class _Walk:
                 s = _set(s, src, rb)
             out.append(s)
         return out[0], out[1]
+
+
+def _with_low(a: Sc, low: Sc) -> Sc | None:
+    """a with its low half known to lie in `low` (a 32-bit range): the tnum of that
+    range for the low 32 bits, the upper half as a had it."""
+    rv, rm = tnum_range(low.umin, low.umax)
+    rm |= M64 & ~M32
+    if (a.tv & ~a.tm) & ~(rv | rm) & M64 or (rv & ~rm) & ~(a.tv | a.tm) & M64:
+        return None
+    m = a.tm & rm
+    return sync((a.tv | rv) & ~m, m, a.umin, a.umax, a.smin, a.smax)
 
 
 def _ptr_add(p: Ptr, s, neg: bool) -> Ptr:

@@ -257,3 +257,11 @@ def test_a_stack_pointer_widened_past_r10_has_no_bound():
     a = ranges.Ptr(ranges.STACK, 0, -16, -8)
     assert ranges.join_value(a, a._replace(hi=8), [0]).lo is None
     assert ranges.join_value(a, a._replace(hi=-4), [0]) == a._replace(hi=0)
+
+
+def test_jmp32_on_a_register_with_an_unknown_upper_half_bounds_its_low_bits():
+    # r1 = a u64 of a map value; if w1 < 10 (JMP32): w1's low bits fit 0..15 after it
+    r1 = ranges.UNKNOWN
+    a = ranges._with_low(r1, from_urange(0, 9))
+    assert ranges.low32(a).umax == 15 and a.umax > ranges.M32
+    assert ranges._with_low(const(0x1_0000_0020), from_urange(0, 9)) is None
