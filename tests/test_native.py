@@ -244,3 +244,32 @@ def test_timing_loop_reports_nanoseconds(arch):
     res = N.run(images, env, r1, r2, helpers=hs, repeat_ns=2_000_000)
     assert res.fault is None and res.r0 == 3
     assert 0 < res.native_ns < 10_000
+
+
+# ---------------------------------------------------------------- the CLI
+
+@needs_host
+@pytest.mark.parametrize("arch", HOST)
+def test_cli_run_native_prints_the_interpreters_result(arch, capsys):
+    from jit import cli
+    path = str(BUILD / "xdp_firewall.el3.o")
+    frame = bytes.fromhex("ffffffffffff0000000000010800") + bytes(50)
+    assert cli.main(["run", path, "--json", "--packet", frame.hex()]) == 0
+    ref = capsys.readouterr().out
+    assert cli.main(["run", path, "--json", "--arch", arch, "--native", "--packet", frame.hex()]) == 0
+    got = capsys.readouterr().out
+    import json
+    a, b = json.loads(ref), json.loads(got)
+    assert (a["retval"], a["regions"], a["maps"]) == (b["retval"], b["regions"], b["maps"])
+
+
+@pytest.mark.parametrize("arch", OTHERS or ["-"])
+def test_cli_run_native_elsewhere_is_one_line_and_status_2(arch, capsys):
+    from jit import cli
+    if arch == "-":
+        pytest.skip("every registered target runs here")
+    path = BUILD / ("xdp_firewall.el3.o" if backends.target(arch).byteorder == "little"
+                    else "xdp_firewall.eb3.o")
+    assert cli.main(["run", str(path), "--arch", arch, "--native", "--packet", "00" * 64]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
