@@ -14,7 +14,9 @@ host's target) on the bench packet:
            compiled by bpfjit and run by jit.native in one child process: one
            run checked against the interpreter (r0, packet, maps), then the
            entry called in a machine-code loop (backends/<arch>/host.py
-           `repeat_thunk`) in batches of at least 20 ms, best batch of five,
+           `repeat_thunk`) in batches of at least 20 ms of the child's CPU time, best
+           batch of seven (time preempted is not counted, as the kernel stops its
+           timer while it reschedules),
            on the state the first run left.  No Python runs between calls
            unless the program calls helpers (those are Python, timed as they are).
   kernel   BPF_PROG_TEST_RUN with `repeat` on the same bytecode and packet in a
