@@ -323,7 +323,10 @@ class Emitter:
             lir.LoadAddr: self.emit_load_addr,
             lir.TailCall: self.emit_tail_call,
         }
-        self.caches: dict = {t: {} for t in self.pure}
+        self.caches: dict = {}
+        self.caches_by_konst: dict = {}     # constant registers -> op type -> op[:-1] -> code
+        self.branch_caches: dict = {}
+        self.konst: dict = {}               # value -> the register holding it (leaf functions)
         self.helpers: dict = {}
         self.frame = None
         self.depth = 0
@@ -351,6 +354,12 @@ class Emitter:
             buf.emit(E.to_bytes(a.store(4, ZERO, T1, 0)))    # count = 0
         buf.bind(self.ctx.funcs[f.index].tail)               # a tail call lands here
         buf.emit(E.to_bytes(abi.prologue(frame, self.rvc)))
+        self.konst = konst = self.choose_constants(f, used)
+        if konst:
+            buf.emit(E.to_bytes([i for v, K in konst.items() for i in a.li(K, v)]))
+        key = frozenset(konst.items())
+        self.caches = self.caches_by_konst.setdefault(key, {t: {} for t in self.pure})
+        self.branch_cache = self.branch_caches.setdefault(key, {})
         self.exit_label = buf.new_label()
         ops = f.ops
         self.last_op = ops[-1] if ops else None
@@ -434,7 +443,8 @@ class Emitter:
         a = self.a
         v = s64(v) if w == 64 else s32(v)
         if o == Op.MOV:
-            return a.li(D, v)
+            K = self.konst.get(v)
+            return a.mv(D, K) if K is not None else a.li(D, v)
         if (o, w) in SHIFT_IMM:
             sh = v & (w - 1)
             if sh == 0:
@@ -448,7 +458,8 @@ class Emitter:
             if o == Op.AND:
                 return a.andi(D, D, v)
             return [IMM12[o](D, D, v)]
-        return a.li(T1, v) + a.rr((RR64 if w == 64 else RR32)[o], D, D, T1)
+        code, K = self.const(T1, v)
+        return code + a.rr((RR64 if w == 64 else RR32)[o], D, D, K)
 
     def emit_neg(self, op: lir.Neg) -> list[int]:
         D = self.R[op.dst]
@@ -489,7 +500,53 @@ class Emitter:
         return out + a.mv(D, T1)
 
     def emit_load_imm(self, op: lir.LoadImm) -> list[int]:
-        return self.a.li(self.R[op.dst], op.value)
+        D, v = self.R[op.dst], s64(op.value)
+        K = self.konst.get(v)
+        return self.a.mv(D, K) if K is not None else self.a.li(D, v)
+
+    def const(self, tmp: int, v: int) -> tuple[list[int], int]:
+        """(code, register) holding the 64-bit value v: a constant register, or tmp."""
+        K = self.konst.get(v)
+        if K is not None:
+            return [], K
+        return self.a.li(tmp, v), tmp
+
+    def choose_constants(self, f: lir.LirFunc, used: set) -> dict:
+        """Constants a leaf function uses more than once and that take more than one
+        instruction (or a temporary) each time, kept in caller-saved registers that hold
+        no eBPF register here: loaded once after the prologue, so a loop does not
+        rebuild them every iteration (CRC polynomials, hash multipliers, bounds)."""
+        if f.calls or f.tail_calls:
+            return {}
+        free = [r for r in (Gpr.T5, Gpr.A6, Gpr.A7) + tuple(self.R[1:6]) if r not in used]
+        if not free:
+            return {}
+        count: dict = {}
+        for op in f.ops:
+            t = type(op)
+            if t is lir.LoadImm:
+                v = s64(op.value)
+            elif t is lir.Alu and type(op.src) is Imm:
+                v = s64(op.src.value) if op.width == 64 else s32(op.src.value)
+                o = op.op
+                if o in SHIFTS or (o in IMM12 or o == Op.SUB) and fits_simm(v, 12) \
+                        or o == Op.SUB and fits_simm(-v, 12):
+                    continue
+            elif t is lir.Branch and type(op.b) is Imm:
+                v = s64(op.b.value) if op.width == 64 else s32(op.b.value)
+                if op.cond == Cond.SET and fits_simm(v, 12):
+                    continue
+            elif t is lir.Store and type(op.src) is Imm and op.size == 8:
+                v = s64(op.src.value)
+            else:
+                continue
+            if v == 0 or fits_simm(v, 6) and t is not lir.Branch:
+                continue
+            count[v] = count.get(v, 0) + 1
+        # what loading it each time costs beyond a 2-byte move, times the uses
+        gain = sorted(((n * (size_of(self.a.li(T1, v)) - 2), v) for v, n in count.items()
+                       if n > 1), reverse=True)
+        return {v: r for (g, v), r in zip(gain, free) if g > 4}
 
     # ------------------------------------------------------------ memory
     def address(self, B: int, off: int, tmp: int = T1) -> tuple[list[int], int, int]:
@@ -512,7 +569,8 @@ class Emitter:
                 v = s64(v & ((1 << op.size * 8) - 1))
             if v == 0:
                 return code + self.a.store(op.size, ZERO, b, disp)
-            return code + self.a.li(T2, v) + self.a.store(op.size, T2, b, disp)
+            c2, K = self.const(T2, v)
+            return code + c2 + self.a.store(op.size, K, b, disp)
         return code + self.a.store(op.size, self.R[src], b, disp)
 
     def emit_atomic(self, op: lir.Atomic) -> list[int]:
@@ -653,7 +711,8 @@ class Emitter:
                 if fits_simm(v, 12):
                     code += a.andi(T1, A, v)
                 else:
-                    code += a.li(T1, v) + a.rr(E.and_, T1, T1, A)
+                    c2, K = self.const(T1, v)
+                    code += c2 + a.rr(E.and_, T1, K, A)
                 if w == 32 and not 0 <= v < (1 << 31) and not a_sx:
                     code += a.addiw(T1, T1, 0)
             else:
@@ -661,6 +720,11 @@ class Emitter:
                 if w == 32 and not (a_sx and b_sx):
                     code += a.addiw(T1, T1, 0)               # only the low half counts
             return E.to_bytes(code), self.forms(E.BNE, T1, ZERO)
+        if (w == 32 and not a_sx and cond in (Cond.EQ, Cond.NE) and type(b) is Imm
+                and fits_simm(-s32(b.value), 12) and s32(b.value) not in self.konst):
+            # low32(a) == v  <=>  sext32(a - v) == 0: one addiw instead of sext.w + li
+            code += [E.addiw(T1, A, -s32(b.value))]          # t1 = sext32(a - v)
+            return E.to_bytes(code), self.forms(BRANCH[cond][0], T1, ZERO)
         if w == 32 and not a_sx:
             code += [E.addiw(T1, A, 0)]                      # t1 = sext32(a)
             A = T1
@@ -669,8 +733,8 @@ class Emitter:
             if v == 0:
                 B = ZERO
             else:
-                code += a.li(T2, v)
-                B = T2
+                c2, B = self.const(T2, v)
+                code += c2
         else:
             B = self.R[b]
             if w == 32 and not b_sx:
