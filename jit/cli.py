@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, Iterable
 
 from jit.errors import BpfjitError
 
@@ -415,7 +415,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         emit_json(image_json(image))
         return 0
     if args.format == "listing":
-        data: bytes | str = image.listing(linum=args.linum, opcodes=args.opcodes)
+        # written as it is made: a large program's listing is never held whole
+        data: bytes | str | Iterable[str] = image.iter_listing(linum=args.linum,
+                                                                opcodes=args.opcodes)
     elif args.format == "hex":
         data = image.to_hex()
     elif args.format == "bin":
@@ -427,17 +429,19 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(path: str | None, data: bytes | str) -> None:
+def _write(path: str | None, data: bytes | str | Iterable[str]) -> None:
+    """Write bytes, text, or text in chunks (an iterable of str) to `path` or stdout."""
+    chunks = [data] if isinstance(data, (bytes, str)) else data
     if path is None or path == "-":
-        if isinstance(data, bytes):
-            sys.stdout.buffer.write(data)
-        else:
-            sys.stdout.write(data)
+        out = sys.stdout.buffer if isinstance(data, bytes) else sys.stdout
+        for chunk in chunks:
+            out.write(chunk)
         return
     mode = "wb" if isinstance(data, bytes) else "w"
     try:
         with open(path, mode) as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
     except OSError as e:                # a directory, no such folder, no permission
         raise BpfjitError(f"cannot write -o: {e.strerror}", file=path) from None
 

@@ -13,13 +13,15 @@ This module does not compile or run anything.
 from __future__ import annotations
 
 import bisect
-import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from jit.program import Program
 
-_HEX = re.compile(r"0x[0-9a-f]+")
+_WINDOW = 1 << 16                 # bytes of code capstone decodes at a time
+_MAX_INSN = 16                    # longer than any instruction of any target (x86: 15)
+_TEXT_CACHE = 1 << 16             # eBPF instruction texts kept while listing
+_NEVER = 1 << 62                  # an offset past any image
 
 
 @dataclass
@@ -84,27 +86,36 @@ class Image:
     # ------------------------------------------------------------ native decoding
     def disassemble(self, start: int = 0, end: int | None = None) -> list[tuple[int, bytes, str]]:
         """[(offset, bytes, text)] for code[start:end] via capstone."""
+        return list(self._native(start, end))
+
+    def _native(self, start: int = 0, end: int | None = None,
+                want_bytes: bool = True) -> Iterator[tuple[int, bytes, str]]:
+        """`disassemble()` one instruction at a time (capstone's lite mode: no detail
+        objects, which cost more than the decoding), decoded a window of code at a time
+        (capstone decodes a whole buffer into C memory first: 600 MB for 10 MB of code).
+        Without `want_bytes` the bytes are left empty."""
         import capstone
         spec = self.backend.run
         md = capstone.Cs(spec.cs_arch, spec.cs_mode)
-        end = len(self.code) if end is None else end
-        out = []
+        code, base = self.code, self.base
+        end = len(code) if end is None else end
         off = start
         while off < end:
-            got = False
-            for insn in md.disasm(self.code[off:end], self.base + off):
-                out.append((insn.address - self.base, bytes(insn.bytes),
-                            f"{insn.mnemonic} {insn.op_str}".strip()))
-                off = insn.address - self.base + insn.size
-                got = True
-            if off < end:   # capstone stops at bytes it cannot decode: show them as data
-                step = self.backend.target.insn_align
-                raw = self.code[off:off + step]
-                out.append((off, raw, f".byte {raw.hex()}"))
-                off += step
-            elif not got:
+            stop = min(end, off + _WINDOW)
+            for addr, size, mnemonic, op_str in md.disasm_lite(code[off:stop], base + off):
+                o = addr - base
+                yield (o, code[o:o + size] if want_bytes else b"",
+                       f"{mnemonic} {op_str}".strip())
+                off = o + size
+            if off >= end:
                 break
-        return out
+            if stop < end and stop - off < _MAX_INSN:
+                continue            # an instruction cut by the window: decode it in the next
+            # capstone stops at bytes it cannot decode: show them as data
+            step = self.backend.target.insn_align
+            raw = code[off:off + step]
+            yield off, raw, f".byte {raw.hex()}"
+            off += step
 
     def native_count(self) -> int:
         return len(self.disassemble())
@@ -122,22 +133,33 @@ class Image:
 
     def regions(self) -> list[tuple[int, int, int | None]]:
         """[(start offset, end offset, eBPF pc or None for prologue/runtime)] covering the code."""
-        out = []
+        return list(self._iter_regions())
+
+    def _iter_regions(self) -> Iterator[tuple[int, int, int | None]]:
+        """`regions()` one at a time, in order: the pc_map's marks (the last of several
+        at one offset wins: labels may share it) cut at function and runtime starts."""
         marks = self.pc_map
         n = len(self.code)
         bounds = sorted({f.offset for f in self.funcs} | {r[1] for r in self.runtime})
-        cuts = sorted(set([o for o, _ in marks] + bounds + [n]))
-        pc_at = {}
-        for o, pc in marks:
-            pc_at[o] = pc       # last mark at an offset wins (labels may share it)
+        bound_set = set(bounds)
+        mi, bi, m = 0, 0, len(marks)
         cur = None
-        for i, o in enumerate(cuts[:-1]):
-            if o in pc_at:
-                cur = pc_at[o]
-            elif o in bounds:
+        o = min(marks[0][0] if marks else n, bounds[0] if bounds else n, n)
+        while o < n:
+            at_mark = False
+            while mi < m and marks[mi][0] == o:
+                cur = marks[mi][1]
+                mi += 1
+                at_mark = True
+            while mi < m and marks[mi][0] < o:      # (unsorted or out-of-range marks)
+                mi += 1
+            if not at_mark and o in bound_set:
                 cur = None
-            out.append((o, cuts[i + 1], cur))
-        return out
+            while bi < len(bounds) and bounds[bi] <= o:
+                bi += 1
+            nxt = min(marks[mi][0] if mi < m else n, bounds[bi] if bi < len(bounds) else n, n)
+            yield o, nxt, cur
+            o = nxt
 
     def symbol_name(self, sym) -> str:
         """The name a reader knows a referenced symbol by: `bpf_<helper>` (the kernel's
@@ -185,61 +207,106 @@ class Image:
         instructions (`offset:\ttext`, with the bytes when `opcodes`; the symbols
         an instruction refers to, or the function it calls, as `<name>`).  Offsets
         count from the image start; operands show run-time addresses (code at `base`).
+        The same text as `iter_listing` yields line by line.
         """
+        return "".join(self.iter_listing(source=source, linum=linum, opcodes=opcodes))
+
+    def iter_listing(self, *, source: bool = True, linum: bool = False,
+                     opcodes: bool = False) -> Iterator[str]:
+        """`listing()` in chunks of lines (each ending in a newline), made as they are
+        written: a multi-million-instruction program is listed in bounded memory, its
+        native code decoded on the way (`_native`), not held whole."""
         from jit.asm import disasm
         prog = self.program
-        by_pc = dict(zip(prog.pcs, prog.insns))
+        pcs, insns = prog.pcs, prog.insns
         lines_at = source_lines(prog) if source else {}
-        native = self.disassemble()
-        starts = [o for o, _, _ in native]
-        refs = self.references(native)
         entries = {self.base + f.offset: f.name for f in self.funcs}
         entries.update({self.base + off: name for name, off, _ in self.runtime})
+        func_at = {f.offset: f for f in self.funcs}
+        runtime_at = {off: name for name, off, _ in self.runtime}
+        relocs = sorted(self.relocs, key=lambda r: r.offset)
+        names_of: dict = {}             # symbol -> its name (symbol_name, once per symbol)
+        texts: dict = {}                # eBPF insn -> its text: programs repeat instructions
+        native = self._native(want_bytes=opcodes)
+        nxt = next(native, None)
+        ri = 0                          # relocs[:ri] are shown
+        roff = relocs[0].offset if relocs else _NEVER
+        # "0x..." as capstone prints a call or jump target -> the function there
+        targets = {hex(a): n for a, n in entries.items()}
         out: list[str] = []
         if self.seed is not None:
             out.append(f"; constants blinded: --harden --seed {self.seed} reproduces this image")
-        func_at = {f.offset: f for f in self.funcs}
-        runtime_at = {off: name for name, off, _ in self.runtime}
+        emitted = False                 # anything before this chunk
         order: list[int] = []           # the current function's eBPF pcs, in order
-        at: dict[int, int] = {}         # pc -> index in order
+        first = 0                       # index in pcs of order[0]
         shown = 0                       # order[:shown] are listed
         prev = None                     # the pc of the previous region
-        for start, end, pc in self.regions():
+        append = out.append
+        for start, end, pc in self._iter_regions():
             if start in func_at:
                 f = func_at[start]
-                out.append(f"{chr(10) if out else ''}{f.name}:")
-                lo = bisect.bisect_left(prog.pcs, f.start_pc)
-                hi = bisect.bisect_left(prog.pcs, _func_end(prog, f.start_pc))
-                order, shown = prog.pcs[lo:hi], 0
-                at = {p: i for i, p in enumerate(order)}
+                append(f"{chr(10) if out or emitted else ''}{f.name}:")
+                first = bisect.bisect_left(pcs, f.start_pc)
+                order, shown = pcs[first:bisect.bisect_left(pcs, _func_end(prog, f.start_pc))], 0
             if start in runtime_at:
-                out.append(f"\n{runtime_at[start]}:  ; runtime routine")
-                order, at, shown = [], {}, 0
-            if pc in at and at[pc] >= shown:
+                append(f"\n{runtime_at[start]}:  ; runtime routine")
+                order, shown = [], 0
+            k = bisect.bisect_left(order, pc) if pc is not None else len(order)
+            listed = k < len(order) and order[k] == pc
+            if listed and k >= shown:
                 # pcs with no native code of their own (a mark shared with the next
                 # instruction) are listed with it, so every eBPF instruction shows once
-                for p in order[shown:at[pc] + 1]:
+                for i in range(shown, k + 1):
+                    p = order[i]
                     li = lines_at.get(p)
                     if li is not None:
-                        out.append(format_source(li, linum))
-                    out.append(f"; {p:4d}: {disasm(by_pc[p], lossless=True)}")
-                shown = at[pc] + 1
-            elif pc in at and pc != prev:
-                out.append(f";       (pc {pc}, continued)")      # code placed out of line
+                        append(format_source(li, linum))
+                    insn = insns[first + i]
+                    text = texts.get(insn)
+                    if text is None:
+                        if len(texts) > _TEXT_CACHE:
+                            texts.clear()
+                        text = texts[insn] = disasm(insn, lossless=True)
+                    append(f"; {p:4d}: {text}")
+                shown = k + 1
+            elif listed and pc != prev:
+                append(f";       (pc {pc}, continued)")      # code placed out of line
             prev = pc
-            i = bisect.bisect_left(starts, start)
-            while i < len(native) and native[i][0] < end:
-                o, b, text = native[i]
-                hexb = f"{b.hex(' '):<24} " if opcodes else ""
-                names = list(refs.get(o, ()))
-                last = text.rsplit(" ", 1)[-1]
-                if not names and _HEX.fullmatch(last) and int(last, 16) in entries:
-                    names.append(entries[int(last, 16)])       # a call or jump to a function
-                ref = "".join(f"  <{n}>" for n in names)
-                out.append(f"  {o:4x}:\t{hexb}{text}{ref}")
-                i += 1
-        return "\n".join(out) + "\n"
-
+            while nxt is not None and nxt[0] < end:
+                o, b, text = nxt
+                nxt = next(native, None)
+                if roff < _NEVER and (nxt is None or roff < nxt[0]):
+                    # the relocations inside this instruction (up to the next one's start)
+                    names: list[str] = []
+                    stop = nxt[0] if nxt is not None else _NEVER
+                    while ri < len(relocs) and relocs[ri].offset < stop:
+                        r = relocs[ri]
+                        ri += 1
+                        if r.offset < o:
+                            continue            # before the first instruction
+                        name = names_of.get(r.sym)
+                        if name is None:
+                            name = names_of[r.sym] = self.symbol_name(r.sym)
+                        if name not in names:
+                            names.append(name)
+                    roff = relocs[ri].offset if ri < len(relocs) else _NEVER
+                    if names:
+                        ref = "".join(f"  <{n}>" for n in names)
+                        append(f"  {o:4x}:\t{b.hex(' '):<24} {text}{ref}" if opcodes
+                               else f"  {o:4x}:\t{text}{ref}")
+                        continue
+                name = targets.get(text[text.rfind(" ") + 1:])   # a call or jump to a function
+                ref = f"  <{name}>" if name is not None else ""
+                append(f"  {o:4x}:\t{b.hex(' '):<24} {text}{ref}" if opcodes
+                       else f"  {o:4x}:\t{text}{ref}")
+            if len(out) >= 4096:
+                yield "\n".join(out) + "\n"
+                out.clear()
+                emitted = True
+        if out:
+            yield "\n".join(out) + "\n"
+        elif not emitted:
+            yield "\n"
 
 def source_lines(prog: Program) -> dict:
     """eBPF pc -> the LineInfo to show above it: the BTF line_info record of the
