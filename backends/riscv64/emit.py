@@ -327,6 +327,7 @@ class Emitter:
         self.caches_by_konst: dict = {}     # constant registers -> op type -> op[:-1] -> code
         self.branch_caches: dict = {}
         self.konst: dict = {}               # value -> the register holding it (leaf functions)
+        self.rules: dict = {}               # op[:-1] -> its sign-extension fact rule
         self.helpers: dict = {}
         self.frame = None
         self.depth = 0
@@ -371,11 +372,15 @@ class Emitter:
         sx = self.sx
         sx.clear()
         learn = self.learn
+        at_label = self.label_facts(ops)
         for op in ops:
             t = type(op)
             if t is Label:
                 bind(op.id)
                 sx.clear()
+                known = at_label.get(op.id)
+                if known:
+                    sx.update(known)
                 continue
             pc = op.pc
             h = how.get(t)
@@ -611,6 +616,64 @@ class Emitter:
         return code + (a.zext32(R0, T3) if w == 4 else a.mv(R0, T3))
 
     # ------------------------------------------------------------ sign-extension facts
+    def label_facts(self, ops: list) -> dict:
+        """label -> the natives sign-extended on every path into it: a must-analysis over
+        the function's labels, branches and jumps (bit masks, TOP = all ones, meet = &),
+        iterated from TOP to its fixpoint with the same rules the emission applies.
+        Only worth it where a JMP32 may read the facts."""
+        if not any(type(op) is lir.Branch and op.width == 32 for op in ops):
+            return {}
+        learn, rules, R = self.learn, self.rules, self.R
+        TOP = (1 << 32) - 1
+        Label, Branch, Jump, Exit = lir.Label, lir.Branch, lir.Jump, lir.Exit
+        into: dict = {}
+        while True:
+            changed = False
+            m = 0                                    # nothing known at the entry
+            for op in ops:
+                t = type(op)
+                if t is Label:
+                    old = into.get(op.id, TOP)
+                    new = old & m
+                    if new != old:
+                        into[op.id] = new
+                        changed = True
+                    m = new
+                elif t is Branch or t is Jump:
+                    old = into.get(op.target, TOP)
+                    new = old & m
+                    if new != old:
+                        into[op.target] = new
+                        changed = True
+                    if t is Jump:
+                        m = TOP                      # what follows is reached by a label only
+                elif t is Exit:
+                    m = TOP
+                elif t in CLOBBERS:
+                    m = 0
+                elif t is lir.LoadAddr:
+                    m |= 1 << R[op.dst]
+                else:
+                    fn = learn.get(t)
+                    if fn is None:
+                        continue
+                    key = op[:-1]
+                    rule = rules.get(key)
+                    if rule is None:
+                        rule = rules[key] = fn(op)
+                    kind, d, s = rule
+                    if kind:
+                        if kind == SET or (kind == COPY and m >> s & 1):
+                            m |= 1 << d
+                        elif kind != IF_S or not m >> s & 1:
+                            m &= ~(1 << d)
+                            if kind == DROP2:
+                                m &= ~(1 << s)
+            if not changed:
+                break
+        return {lab: frozenset(r for r in range(32) if v >> r & 1)
+                for lab, v in into.items() if v and v != TOP}
+
     # Each pure op's effect on the facts is a rule (kind, d, s), computed once per
     # distinct op with its code: SET d is sign-extended; DROP d is not known to be;
     # COPY d is iff s is; IF_S d stays as it was if s is sign-extended, else DROP;
