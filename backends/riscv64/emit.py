@@ -328,6 +328,7 @@ class Emitter:
         self.branch_caches: dict = {}
         self.konst: dict = {}               # value -> the register holding it (leaf functions)
         self.rules: dict = {}               # op[:-1] -> its sign-extension fact rule
+        self.fused_cache: dict = {}         # (move, ALU op) fields -> the one instruction
         self.helpers: dict = {}
         self.frame = None
         self.depth = 0
@@ -373,8 +374,31 @@ class Emitter:
         sx.clear()
         learn = self.learn
         at_label = self.label_facts(ops)
-        for op in ops:
+        fused = self.fusable(ops)
+        skip = False
+        for i, op in enumerate(ops):
+            if skip:
+                skip = False
+                continue
             t = type(op)
+            if i in fused:
+                nxt = ops[i + 1]
+                key = (op[:-1], nxt[:-1])
+                hit = self.fused_cache.get(key)
+                if hit is None:
+                    mark(op.pc)
+                    hit = self.fused_cache[key] = E.to_bytes([fused[i]])
+                mark_emit(op.pc, hit)
+                mark(nxt.pc)                    # no bytes of its own: folded into the first
+                last_pc = nxt.pc
+                for o in (op, nxt):
+                    kind, d, s = learn[lir.Alu](o)
+                    if kind == SET or (kind == COPY and s in sx):
+                        sx.add(d)
+                    elif kind and (kind != IF_S or s not in sx):
+                        sx.discard(d)
+                skip = True
+                continue
             if t is Label:
                 bind(op.id)
                 sx.clear()
@@ -552,6 +576,39 @@ class Emitter:
         gain = sorted(((n * (size_of(self.a.li(T1, v)) - 2), v) for v, n in count.items()
                        if n > 1), reverse=True)
         return {v: r for (g, v), r in zip(gain, free) if g > 4}
+
+    def fusable(self, ops: list) -> dict:
+        """index of a register move -> the one instruction doing it and the ALU-immediate
+        op after it on the same register: `mv d, s; addi d, d, v` is `addi d, s, v` (and
+        andi/ori/xori, the shifts, their 32-bit forms), as two eBPF instructions often
+        are (`r2 = r10; r2 += -8`, `w1 = w2; w1 <<= 4`)."""
+        out = {}
+        Alu, MOV = lir.Alu, Op.MOV
+        R = self.R
+        for i in range(len(ops) - 1):
+            op = ops[i]
+            if type(op) is not Alu or op.op != MOV or type(op.src) is Imm or op.dst == op.src:
+                continue
+            nxt = ops[i + 1]
+            if type(nxt) is not Alu or nxt.dst != op.dst or type(nxt.src) is not Imm:
+                continue
+            D, S = R[op.dst], R[op.src]
+            o, w = nxt.op, nxt.width
+            v = s64(nxt.src.value) if w == 64 else s32(nxt.src.value)
+            if (o, w) in SHIFT_IMM:
+                sh = v & (w - 1)
+                if sh:
+                    out[i] = SHIFT_IMM[o, w](D, S, sh)
+                continue
+            if o == Op.SUB and fits_simm(-v, 12):
+                o, v = Op.ADD, -v
+            if not fits_simm(v, 12) or v in self.konst:
+                continue
+            if o == Op.ADD:
+                out[i] = (E.addi if w == 64 else E.addiw)(D, S, v)
+            elif o in IMM12:
+                out[i] = IMM12[o](D, S, v)
+        return out
 
     # ------------------------------------------------------------ memory
     def address(self, B: int, off: int, tmp: int = T1) -> tuple[list[int], int, int]:
