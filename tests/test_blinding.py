@@ -96,11 +96,61 @@ def _imm16s(image) -> list[int]:
     return out
 
 
+M32, M64 = 0xFFFF_FFFF, 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _sext(v: int, bits: int) -> int:
+    v &= (1 << bits) - 1
+    return (v - (1 << bits) if v >> (bits - 1) else v) & M64
+
+
+def _riscv_values(image) -> set[int]:
+    """RISC-V builds a constant in a register (lui + addiw; a 64-bit one as a chain of
+    addi and slli): every 32-bit half of every value such a chain leaves in a register,
+    found by following lui/li/addi(w)/slli through the code (capstone, detail mode).
+    Register-register operations end the chain, so a blinded constant (v ^ r, then
+    xor with r) is never seen whole."""
+    from capstone import CS_OP_IMM, CS_OP_REG, Cs
+    spec = image.backend.run
+    cs = Cs(spec.cs_arch, spec.cs_mode)
+    cs.detail = True
+    val: dict[int, int] = {}
+    seen: set[int] = set()
+    for ins in cs.disasm(image.code, image.base):
+        m = ins.mnemonic.removeprefix("c.")
+        ops = ins.operands
+        regs = [op.reg for op in ops if op.type == CS_OP_REG]
+        imms = [op.imm for op in ops if op.type == CS_OP_IMM]
+        if not regs:
+            continue
+        rd, new = regs[0], None
+        src = val.get(regs[1] if len(regs) > 1 else rd)
+        if m == "lui" and imms:
+            new = _sext(imms[0] << 12, 32)
+        elif m == "li" and imms:
+            new = imms[0] & M64
+        elif m in ("addi", "addiw") and imms and src is not None:
+            new = (src + imms[0]) & M64
+            if m == "addiw":
+                new = _sext(new, 32)
+        elif m == "slli" and imms and src is not None:
+            new = (src << imms[0]) & M64
+        if new is None:
+            val.pop(rd, None)
+        else:
+            val[rd] = new
+            seen |= {new & M32, new >> 32}
+    return seen
+
+
 def found(image, consts: set[int]) -> set[int]:
-    """The constants that appear in the image (bytes, or split in 16-bit halves)."""
+    """The constants that appear in the image (bytes in either order, split in 16-bit
+    halves, or built in a register by a RISC-V lui/addi/slli chain)."""
     code = bytes(image.code)
     hits = {v for v in consts
             if v.to_bytes(4, "little") in code or v.to_bytes(4, "big") in code}
+    if image.arch.startswith("riscv"):
+        hits |= consts & _riscv_values(image)
     if image.arch in SPLIT_ARCHES:
         imms = _imm16s(image)
         where: dict[int, list[int]] = {}
