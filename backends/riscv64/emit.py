@@ -328,6 +328,14 @@ class Emitter:
         self.branch_caches: dict = {}
         self.konst: dict = {}               # value -> the register holding it (leaf functions)
         self.rules: dict = {}               # op[:-1] -> its sign-extension fact rule
+        # natives known to have a zero upper half (a Zext of them is nothing); facts in
+        # one straight line of code only (cleared at labels and calls)
+        self.zx: set = set()
+        self.zlearn = {lir.Alu: self.zlearn_alu, lir.Load: self.zlearn_load,
+                       lir.LoadImm: self.zlearn_load_imm, lir.MovSx: self.zlearn_drop,
+                       lir.Neg: self.zlearn_drop, lir.Trunc: self.zlearn_set,
+                       lir.Bswap: self.zlearn_bswap, lir.Store: self.learn_nothing,
+                       lir.Zext: self.zlearn_set, lir.Atomic: self.learn_atomic}
         self.fused_cache: dict = {}         # (move, ALU op) fields -> the one instruction
         self.helpers: dict = {}
         self.frame = None
@@ -370,9 +378,11 @@ class Emitter:
         emit, mark, mark_emit, bind = buf.emit, buf.mark, buf.mark_emit, buf.bind
         Label = lir.Label
         last_pc = None
-        sx = self.sx
+        sx, zx = self.sx, self.zx
         sx.clear()
-        learn = self.learn
+        zx.clear()
+        learn, zlearn = self.learn, self.zlearn
+        Zext = lir.Zext
         at_label = self.label_facts(ops)
         fused = self.fusable(ops)
         skip = False
@@ -392,21 +402,28 @@ class Emitter:
                 mark(nxt.pc)                    # no bytes of its own: folded into the first
                 last_pc = nxt.pc
                 for o in (op, nxt):
-                    kind, d, s = learn[lir.Alu](o)
-                    if kind == SET or (kind == COPY and s in sx):
-                        sx.add(d)
-                    elif kind and (kind != IF_S or s not in sx):
-                        sx.discard(d)
+                    for rule, facts in ((learn[lir.Alu](o), sx), (zlearn[lir.Alu](o), zx)):
+                        kind, d, s = rule
+                        if kind == SET or (kind == COPY and s in facts):
+                            facts.add(d)
+                        elif kind and (kind != IF_S or s not in facts):
+                            facts.discard(d)
                 skip = True
                 continue
             if t is Label:
                 bind(op.id)
                 sx.clear()
+                zx.clear()
                 known = at_label.get(op.id)
                 if known:
                     sx.update(known)
                 continue
             pc = op.pc
+            if t is Zext and R[op.dst] in zx:
+                if pc != last_pc:               # already zero-extended: nothing to do
+                    mark(pc)
+                    last_pc = pc
+                continue
             h = how.get(t)
             if h is None:
                 mark(pc)
@@ -419,8 +436,8 @@ class Emitter:
                     if pc != last_pc:
                         mark(pc)                # an encoding error names this pc
                         last_pc = pc
-                    hit = cache[key] = (E.to_bytes(fn(op)), learn[t](op))
-                code, (kind, d, s) = hit
+                    hit = cache[key] = (E.to_bytes(fn(op)), learn[t](op), zlearn[t](op))
+                code, (kind, d, s), zrule = hit
                 if pc != last_pc:
                     mark_emit(pc, code)
                     last_pc = pc
@@ -434,6 +451,14 @@ class Emitter:
                         sx.discard(d)
                         if kind == DROP2:
                             sx.discard(s)
+                kind, d, s = zrule
+                if kind:
+                    if kind == SET or (kind == COPY and s in zx):
+                        zx.add(d)
+                    elif kind != IF_S or s not in zx:
+                        zx.discard(d)
+                        if kind == DROP2:
+                            zx.discard(s)
             else:
                 if pc != last_pc:
                     mark(pc)
@@ -441,8 +466,10 @@ class Emitter:
                 fn(op)
                 if t in CLOBBERS:
                     sx.clear()
+                    zx.clear()
                 elif t is lir.LoadAddr:
                     sx.add(R[op.dst])           # an address below 2 GiB
+                    zx.add(R[op.dst])
         bind(self.exit_label)
         self.epilogue()
 
@@ -796,6 +823,49 @@ class Emitter:
 
     def learn_nothing(self, op) -> tuple:
         return (0, None, None)
+
+    # the same rules for "the upper 32 bits are zero"
+    def zlearn_alu(self, op: lir.Alu) -> tuple:
+        o, src = op.op, op.src
+        D = self.R[op.dst]
+        imm = type(src) is Imm
+        S = None if imm else self.R[src]
+        if op.width == 32:
+            v = s32(src.value) if imm else 0
+            if o == Op.MOV:
+                return (SET if v >= 0 else DROP, D, S) if imm else (COPY, D, S)
+            if o == Op.RSH and imm:
+                return (SET if v & 31 else 0, D, S)            # srliw by 1..31: < 2^31
+            if o == Op.AND:
+                return (SET if v >= 0 else 0, D, S) if imm else (IF_S, D, S)
+            if o in (Op.OR, Op.XOR):
+                return (0 if v >= 0 else DROP, D, S) if imm else (IF_S, D, S)
+            return (DROP, D, S)                                # addw ...: sign-extended
+        v = s64(src.value) if imm else 0
+        if o == Op.MOV:
+            return (SET if 0 <= v < (1 << 32) else DROP, D, S) if imm else (COPY, D, S)
+        if o == Op.AND:
+            return (SET if 0 <= v < (1 << 32) else 0, D, S) if imm else (IF_S, D, S)
+        if o in (Op.OR, Op.XOR):
+            return (0 if 0 <= v < (1 << 32) else DROP, D, S) if imm else (IF_S, D, S)
+        if o == Op.RSH and imm:
+            return (SET if (v & 63) >= 32 else 0, D, S)
+        return (DROP, D, S)
+
+    def zlearn_load(self, op: lir.Load) -> tuple:
+        return (SET if op.size < 8 and not op.signed else DROP, self.R[op.dst], None)
+
+    def zlearn_load_imm(self, op: lir.LoadImm) -> tuple:
+        return (SET if 0 <= s64(op.value) < (1 << 32) else DROP, self.R[op.dst], None)
+
+    def zlearn_set(self, op) -> tuple:
+        return (SET, self.R[op.dst], None)
+
+    def zlearn_drop(self, op) -> tuple:
+        return (DROP, self.R[op.dst], None)
+
+    def zlearn_bswap(self, op: lir.Bswap) -> tuple:
+        return (SET if op.bits < 64 else DROP, self.R[op.dst], None)
 
     # ------------------------------------------------------------ control flow
     def emit_branch(self, op: lir.Branch) -> None:
