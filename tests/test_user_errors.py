@@ -36,6 +36,7 @@ def _cases(tmp_path):
         (["compile", OBJ, "--format", "bin", "-o", folder], folder),
         (["compile", folder], folder),
         (["fuzz", "--replay", folder], folder),
+        (["fuzz", "--count", "1", "--arch", "x86_64", "--out", binary], binary),
     ]
 
 

@@ -759,7 +759,8 @@ def campaign(count: int, seed: int, arches: list[str], *, jobs: int = 1, out: st
     return summary
 
 
-def report(summary: Summary, seed: int, file=sys.stdout) -> None:
+def report(summary: Summary, seed: int, file=None) -> None:
+    file = file or sys.stdout               # looked up now: a default bound at import goes stale
     p = lambda *a: print(*a, file=file)     # noqa: E731
     p(f"fuzz: {summary.programs} programs from seed {seed} in {summary.seconds:.1f} s")
     for a, why in summary.skipped.items():
@@ -805,6 +806,9 @@ def main_fuzz(args) -> int:
         return _main_replay(args)
     if args.count < 0:
         raise BpfjitError("--count must be at least 0")
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise BpfjitError("--out is where reproducers are saved: a folder, not a file",
+                          file=args.out)
     jobs = default_jobs() if getattr(args, "jobs", None) is None else args.jobs
     if jobs < 1:
         raise BpfjitError("--jobs must be at least 1")
