@@ -79,14 +79,20 @@ def target(name: str, byteorder: str | None = None) -> Target:
     return _names()[0][canonical(name, byteorder)]
 
 
+# options the common lowering reads (a backend ignores them): poison_hi32 (a seed for
+# garbage in upper halves nobody reads), no_range_facts (keep the division guards and the
+# branches value ranges decide: the differential matrix tests the encoders on them)
+LOWERING_OPTIONS = frozenset({"poison_hi32", "no_range_facts"})
+
+
 def get(name: str, *, byteorder: str | None = None, cpu: str | None = None,
         rotate: int = 0, **options) -> Backend:
     """Make the backend for `name` (canonical or alias) with its options."""
     t = target(name, byteorder)
-    unknown = set(options) - {"poison_hi32"}        # poison_hi32 is the lowering's
+    unknown = set(options) - LOWERING_OPTIONS
     if unknown:
         raise BpfjitError(f"{t.name}: unknown option(s) {', '.join(sorted(unknown))} "
-                          "(known: cpu, rotate, poison_hi32)")
+                          f"(known: cpu, rotate, {', '.join(sorted(LOWERING_OPTIONS))})")
     return t.make(cpu=cpu, rotate=rotate)
 
 

@@ -178,7 +178,9 @@ def _compile(prog, arch, helpers, harden, seed, cpu, options, base, facts) -> Im
         facts = analyse(prog, helpers)
     lir = lower(prog, alu32_zext=backend.caps.alu32_zext, depths=facts.depths,
                 zext_needed=facts.zext_needed, harden=harden, seed=seed,
-                poison_hi32=(options or {}).get("poison_hi32"))
+                poison_hi32=(options or {}).get("poison_hi32"),
+                **({} if (options or {}).get("no_range_facts") else
+                   {"safe_divs": facts.safe_divs, "decided": facts.decided}))   # #18
     base = M.CODE_BASE if base is None else base
     try:
         compiled = backend.compile(lir, link=linker(prog), base=base, options=options)

@@ -203,20 +203,25 @@ def test_a_decided_branch_is_folded():
     assert "Branch" not in _lir_ops(p, facts)
 
 
-def test_generated_programs_agree_when_lowering_uses_ranges(monkeypatch):
-    """jit/testing/gen.py's programs on x86-64 with guards dropped and branches folded."""
-    from jit import lower as L
+def test_generated_programs_agree_when_lowering_uses_ranges():
+    """jit/testing/gen.py's programs with guards dropped and branches folded (the driver
+    passes the range facts to the lowering) agree with the interpreter on x86-64."""
     from jit.testing import fuzz, gen
-    plain = L.lower
-
-    def with_ranges(p, **kw):
-        f = facts_unchecked(p)
-        return plain(p, safe_divs=f.safe_divs, decided=f.decided, **kw)
-
-    monkeypatch.setattr(L, "lower", with_ranges)
     for seed in range(40):
         case = gen.generate(1800 + seed)
         assert fuzz.diff_case(case, "x86_64") is None, f"seed {1800 + seed}"
+
+
+def test_the_driver_folds_decided_branches_unless_asked_not_to():
+    """compile_program uses the facts; the option no_range_facts (the matrix's) keeps the
+    branch, so the encoders are still tested on it."""
+    from jit import driver
+    p = prog(lddw(1, 0, src=2), ldx("b", 1, 1, 0), Insn(0x25, 1, 0, 1, 255), mov(0, 1),
+             mov(0, 0), EXIT, maps=[MapDef("t.data", 2, 4, 16, 1)])
+    arch = __import__("backends").names()[0]
+    folded = driver.compile_program(p, arch)
+    kept = driver.compile_program(p, arch, options={"no_range_facts": True})
+    assert len(folded.code) < len(kept.code)
 
 
 def test_context_access_past_its_end_is_rejected():
