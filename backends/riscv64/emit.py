@@ -29,7 +29,7 @@ from backends.base import EmitContext
 from backends.riscv64 import abi
 from backends.riscv64 import enc as E
 from backends.riscv64.enc import Gpr, fits_simm, is_creg
-from backends.riscv64.regs import FAR, T1, T2, T3, T4, regmap
+from backends.riscv64.regs import CALLEE_SAVED, FAR, T1, T2, T3, T4, regmap
 from jit import lir
 from jit.buffer import BranchForm
 from jit.errors import UnsupportedError
@@ -299,6 +299,9 @@ class Emitter:
         self.a = Asm(rvc)
         self.R = regmap(ctx.rotate)
         self.entries = [fl.entry for fl in ctx.funcs]
+        self.address_taken = {op.sym.index for f in self.prog.funcs for op in f.ops
+                              if type(op) is lir.LoadAddr and op.sym.kind == SymKind.FUNC}
+        self.c_callable = True
         self.jump = jump_forms(rvc)
         self.branch_cache: dict = {}
         self.forms_cache: dict = {}
@@ -357,6 +360,7 @@ class Emitter:
         used = {R[r] for r in f.regs_used}
         self.frame = frame = abi.frame_for(used, f.calls or f.tail_calls)
         self.depth = f.stack_depth
+        self.c_callable = f.index == 0 or f.index in self.address_taken
         buf.bind(self.entries[f.index])
         if f.index == 0 and self.prog.tail_calls:
             addr, sym = self.tail_count()
@@ -474,8 +478,12 @@ class Emitter:
         self.epilogue()
 
     def epilogue(self) -> None:
+        """r0 into a0 where a C caller reads it (the entry, and functions whose address a
+        helper calls: bpf_loop's callback), the frame torn down, ret.  A bpf-to-bpf call
+        gets r0 in a5 and keeps the callee's r1 in a0, as the interpreter does."""
         a = self.a
-        code = a.mv(abi.RET_REG, self.R[0]) + abi.teardown(self.frame, self.rvc)
+        code = a.mv(abi.RET_REG, self.R[0]) if self.c_callable else []
+        code += abi.teardown(self.frame, self.rvc)
         code += [E.c_jr(RA)] if self.rvc else [E.jalr(ZERO, RA, 0)]
         self.buf.emit(E.to_bytes(code))
 
@@ -574,7 +582,8 @@ class Emitter:
         rebuild them every iteration (CRC polynomials, hash multipliers, bounds)."""
         if f.calls or f.tail_calls:
             return {}
-        free = [r for r in (Gpr.T5, Gpr.A6, Gpr.A7) + tuple(self.R[1:6]) if r not in used]
+        free = [r for r in dict.fromkeys((Gpr.T5, Gpr.A6, Gpr.A7) + tuple(self.R[1:6]))
+                if r not in used and r not in CALLEE_SAVED]         # no saving needed
         if not free:
             return {}
         count: dict = {}
