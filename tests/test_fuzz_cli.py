@@ -72,7 +72,9 @@ def test_campaign_with_jobs_runs_every_program(tmp_path):
 def test_a_divergence_exits_1_and_its_reproducer_replays(tmp_path):
     _ready("x86_64")
     # --jobs 1: the broken encoder is patched into this process, not into spawned workers
-    p = bpfjit("fuzz", "--count", "6", "--seed", "7", "--arch", "x86_64", "--jobs", "1",
+    # (12 programs: value ranges fold some of the generator's branches, so 6 may not reach
+    # a broken jcc)
+    p = bpfjit("fuzz", "--count", "12", "--seed", "1", "--arch", "x86_64", "--jobs", "1",
                "--out", str(tmp_path), broken=True)
     assert p.returncode == 1, p.stdout + p.stderr
     files = sorted(tmp_path.glob("*.json"))
