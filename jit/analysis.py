@@ -107,6 +107,7 @@ from operator import and_, itemgetter, ne, sub
 from typing import Iterable, Mapping, NamedTuple
 
 from jit import ranges
+from jit.helper_names import HELPER_NAMES
 from jit.errors import CheckError
 from jit.isa import LDDW, Alu, Cls, Jmp, Mode, Size
 from jit.program import Program
@@ -294,12 +295,8 @@ def describe(prog: Program, facts: Facts) -> dict:
 
 
 def _helper_names() -> dict[int, str]:
-    try:
-        from jit import helpers as h   # written separately; info works without it
-    except ImportError:
-        return {}
-    table = getattr(h, "KERNEL", None) or {}
-    return {i: getattr(v, "name", str(v)) for i, v in table.items()}
+    """Every helper id the kernel defines, by its uapi name (jit.helper_names)."""
+    return dict(HELPER_NAMES)
 
 
 # --------------------------------------------------------------------- opcode kinds

@@ -16,6 +16,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from jit.helper_names import HELPER_NAMES
 from jit.program import Program
 
 _WINDOW = 1 << 16                 # bytes of code capstone decodes at a time
@@ -418,14 +419,11 @@ def image_json(image: Image) -> dict:
 
 
 def _helper_names() -> dict[int, str]:
-    """helper id -> kernel name (bpf_<name> is the kernel function)."""
-    from jit.helpers import KERNEL
-    try:
-        from jit.contexts import UAPI_HELPER_NAMES
-        names = {i: n for i, n in enumerate(UAPI_HELPER_NAMES) if n}
-    except ImportError:
-        names = {}
-    names.update({h.id: h.name for h in KERNEL.values()})
+    """helper id -> kernel name (bpf_<name> is the kernel function); the helpers this
+    project implements beyond the uapi ids (LD_ABS's internal ones) by their own names."""
+    from jit.helpers import KERNEL      # local: start-up (a listing-free compile skips it)
+    names = dict(HELPER_NAMES)
+    names.update({h.id: h.name for h in KERNEL.values() if h.id not in names})
     return names
 
 
