@@ -32,9 +32,11 @@ all five helper arguments in a0-a4) keeps only saved registers:
     +---------------------------+ <- s5 - depth   == r10 of the functions it calls
 
 A function that calls nothing and uses no s-register has no native frame at
-all: its epilogue is `mv a0, a5; ret` (two 2-byte instructions with RVC).  The
-prologue is `addi sp, sp, -size` and one `sd` per saved register (c.addi16sp
-and c.sdsp with RVC), the epilogue the reverse.
+all: its epilogue is `ret`, after `mv a0, a5` in the functions a C caller
+runs (the entry; address-taken callbacks): a bpf-to-bpf call gets r0 in a5
+and finds the callee's r1 still in a0.  The prologue is `addi sp, sp, -size`
+and one `sd` per saved register (c.addi16sp and c.sdsp with RVC), the
+epilogue the reverse.
 
 The entry function of a program that tail-calls starts with the store that
 zeroes the tail-call count; its `tail_entry` is the instruction after it, so
