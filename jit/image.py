@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from jit.helper_names import HELPER_NAMES
+from jit.isa import encode
+from jit.lir import SymKind
 from jit.program import Program
 
 _WINDOW = 1 << 16                 # bytes of code capstone decodes at a time
@@ -166,7 +168,6 @@ class Image:
         """The name a reader knows a referenced symbol by: `bpf_<helper>` (the kernel's
         function), a map by its name, global data (.data/.rodata/.bss) by its map's name
         as libbpf and bpftool name it.  Each (kind, target) pair gets its own name."""
-        from jit.lir import SymKind
         maps = self.program.maps
         match sym.kind:
             case SymKind.HELPER:
@@ -217,7 +218,7 @@ class Image:
         """`listing()` in chunks of lines (each ending in a newline), made as they are
         written: a multi-million-instruction program is listed in bounded memory, its
         native code decoded on the way (`_native`), not held whole."""
-        from jit.asm import disasm
+        from jit.asm import disasm  # local: start-up (only listings need the assembler)
         prog = self.program
         pcs, insns = prog.pcs, prog.insns
         lines_at = source_lines(prog) if source else {}
@@ -362,8 +363,7 @@ def image_json(image: Image) -> dict:
     `bpf_pc` on each native instruction, `refs` (symbols it refers to), and
     `bpf_insns` (pc, llvm-objdump text, opcodes as hex, the same source fields).
     """
-    from jit.asm import disasm
-    from jit.isa import encode
+    from jit.asm import disasm  # local: start-up (only listings need the assembler)
     prog = image.program
     native = image.disassemble()
     lines_at = source_lines(prog)

@@ -51,6 +51,10 @@ the plugin itself exits 2.  Our options: `--arch NAME` (default interp),
 code that reads r1 as a struct xdp_md; an ELF `xdp` section implies it),
 `--max-insns N`, `--no-check`, `--program HEX` instead of stdin, `--debug`.
 A big-endian arch runs the little-endian bytecode as a big-endian machine.
+
+Imports of the pipeline are local to the functions that need them: the suite's
+runner starts the plugin once per test case, so each start loads only what that
+case runs (the interpreter alone needs no backend, assembler or ELF reader).
 """
 from __future__ import annotations
 
@@ -63,7 +67,7 @@ from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
 from jit.errors import BpfjitError
-from jit.program import Program
+from jit.program import Object, Program, from_bytecode
 
 M64 = (1 << 64) - 1
 
@@ -174,8 +178,8 @@ def program_bytes(case: Case) -> bytes:
 
     Assembly that names invalid instructions (`%r11`, `callx`) is encoded as
     written: rejecting it is the loader's job, as it is in the suite."""
-    from jit.asm import assemble_conformance
-    from jit.isa import encode
+    from jit.asm import assemble_conformance  # local: plugin start-up
+    from jit.isa import encode  # local: plugin start-up
     if case.raw is not None:
         return b"".join(v.to_bytes(8, "little") for v in case.raw)
     return encode(assemble_conformance(case.asm, validate=False), "little")
@@ -200,7 +204,6 @@ Runner = Callable[[Program, bytes, str], "tuple[int | None, str | None]"]
 
 def load_program(data: bytes, *, name: str = "main", file: str = "<conformance>") -> Program:
     """Decode (and validate) little-endian bytecode into a Program."""
-    from jit.program import from_bytecode
     return from_bytecode(data, byteorder="little", file=file, name=name)
 
 
@@ -209,7 +212,7 @@ def target_order(arch: str) -> str:
     if arch == "interp":
         return "little"
     try:
-        import backends
+        import backends  # local: plugin start-up
         return backends.TARGET_ORDER[backends.canonical(arch, "little")]
     except (ImportError, KeyError, BpfjitError):
         return "little"
@@ -230,8 +233,8 @@ def for_order(prog: Program, order: str) -> Program:
 
 def facts_for(prog: Program, *, check: bool = True):
     """jit.analysis facts for the conformance helper set; raise the first problem when checking."""
-    from jit import analysis
-    from jit.helpers import CONFORMANCE
+    from jit import analysis  # local: plugin start-up
+    from jit.helpers import CONFORMANCE  # local: plugin start-up
     facts = analysis.facts_unchecked(prog, helpers=CONFORMANCE)
     if check:
         if facts.problems:
@@ -279,11 +282,11 @@ def run_case(case: Case, arch: str = "interp", *, runner: Runner | None = None,
 
 
 def _run_interp(prog: Program, mem: bytes, max_insns: int, facts) -> Outcome:
-    from jit import interp
+    from jit import interp  # local: plugin start-up
     if prog.prog_type == "xdp":
         # The suite's --xdp_prolog mode: r1 is an xdp_md whose data/data_end
         # frame the memory, and the prolog the runner adds loads r1/r2 from it.
-        from jit import contexts
+        from jit import contexts  # local: plugin start-up
         env, r1, r2 = contexts.prepare(None, prog, packet=mem, helpers="conformance")[:3]
     else:
         env, r1, r2 = interp.setup(prog, mem=mem or None, helpers="conformance")
@@ -295,8 +298,7 @@ def _run_interp(prog: Program, mem: bytes, max_insns: int, facts) -> Outcome:
 
 def _run_driver(prog: Program, mem: bytes, arch: str, max_insns: int, facts) -> Outcome:
     """Compile for `arch` and run under Unicorn through `jit.driver.run`."""
-    from jit import driver
-    from jit.program import Object
+    from jit import driver  # local: plugin start-up
     obj = Object(file=prog.file, programs=[prog], maps=[], byteorder=prog.byteorder)
     if prog.prog_type == "xdp":
         inputs = driver.Inputs(packet=mem, helpers="conformance", max_insns=max_insns)
@@ -414,7 +416,7 @@ def expand_arches(arches: str | Iterable[str]) -> list[str]:
         if not n:
             continue
         if n == "all":
-            from backends import ALL
+            from backends import ALL  # local: plugin start-up
             out += ["interp", *ALL]
         else:
             out.append(n)
@@ -484,7 +486,7 @@ def main_conformance(path: str | os.PathLike, arches: str | Iterable[str] = "int
     if runner is None:
         for a in archlist:
             if a != "interp":
-                import backends
+                import backends  # local: plugin start-up
                 backends.canonical(a, "little")      # BpfjitError naming the known ones
     if not data_files(path):
         raise BpfjitError("no .data files here", file=str(path))
@@ -573,7 +575,7 @@ def _plugin_program(args: PluginArgs, text: str) -> Program:
         if args.xdp:
             prog.prog_type = "xdp"
         return prog
-    from jit import elf
+    from jit import elf  # local: plugin start-up
     obj = elf.load(data, file="<elf>")
     for p in obj.programs:           # the runner names its function `main`
         if p.name == "main":
@@ -624,7 +626,7 @@ def _plugin_fail(msg: str) -> int:
 
 
 def _debug_listing(prog: Program, args: PluginArgs) -> None:
-    from jit.asm import listing
+    from jit.asm import listing  # local: plugin start-up
     print(f"arch {args.arch}, memory {len(args.memory)} bytes, {prog.n_slots} slots",
           file=sys.stderr)
     print(listing(prog.insns), file=sys.stderr)

@@ -43,7 +43,9 @@ import traceback
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from jit import driver, isa
+import backends
+from jit import driver, interp, isa
+from jit.asm import listing
 from jit.testing import gen
 from jit.errors import BpfjitError
 from jit.isa import Insn
@@ -66,7 +68,6 @@ QUICK_SECONDS = 20.0
 
 def smoke(arch: str) -> str | None:
     """None if `arch` compiles and runs `r0 = 1; exit` like the interpreter, else why not."""
-    import backends
     order = backends.TARGET_ORDER[backends.canonical(arch, "little")]
     case = gen.Case(programs=[gen.make_program([gen.mov(0, imm=1), gen.EXIT], order, "main", [])],
                     maps=[], mem=bytes(8), byteorder=order)
@@ -79,7 +80,6 @@ def smoke(arch: str) -> str | None:
 
 def available(arch: str) -> str | None:
     """None if the backend package loads, else the reason it does not."""
-    import backends
     try:
         backends.get(arch)
     except Exception as e:          # noqa: BLE001 - a backend still being written
@@ -89,7 +89,6 @@ def available(arch: str) -> str | None:
 
 def choose_arches(spec: str) -> tuple[list[str], dict[str, str]]:
     """(arches to fuzz, {arch: why skipped}).  `all` takes every backend that is ready."""
-    import backends
     if spec == "all":
         chosen, skipped = [], {}
         for a in backends.ALL:
@@ -116,7 +115,6 @@ def choose_arches(spec: str) -> tuple[list[str], dict[str, str]]:
 
 
 def order_of(arch: str) -> str:
-    import backends
     return backends.TARGET_ORDER[arch]
 
 
@@ -406,7 +404,6 @@ def well_defined(case: gen.Case, ref, max_insns: int) -> bool:
     for p in case.programs:
         if not _r0_set_after_tail_calls(p.insns):
             return False
-    from jit import interp
     obj = case.obj()
     inputs = case.inputs(max_insns)
     env, r1, r2, hs = driver.prepare(obj, case.prog, inputs)
@@ -474,7 +471,6 @@ def _reads(insn: Insn) -> set[int]:
 def case_to_json(case: gen.Case, arch: str, div: driver.Divergence | None, *,
                  options: dict | None = None, max_insns: int = 1_000_000,
                  note: str = "") -> dict:
-    from jit.asm import listing
     return {
         "format": FORMAT,
         "arch": arch,
