@@ -1,11 +1,15 @@
 """Run-time speed: per-packet CPU time, interpreter throughput, diff cost per case.
 
-    python -m bench.run_speed            # the table (about a minute)
-    python -m bench.run_speed --quick    # fewer repetitions
-    python -m bench.run_speed --profile interp|x86_64|...   # cProfile of one engine's runs
+    python -m bench.run_speed                      # this tree: the table (about a minute)
+    python -m bench.run_speed --quick              # fewer packets and repetitions
+    git archive <commit> | tar -x -C /tmp/before   # an older tree to compare with, then
+    python -m bench.run_speed --baseline /tmp/before --rounds 3
+    python -m bench.run_speed --profile x86_64     # cProfile of one engine's session runs
 
-Everything is CPU time (`time.process_time`), measured side by side in one
-process, so the numbers compare with each other even on a shared machine.
+Everything is CPU time (`time.process_time`).  With `--baseline`, the older tree
+and this one are measured by the same code in child processes, alternately,
+`--rounds` times each, and the best of the rounds is kept for every figure:
+on a shared machine that is the one least disturbed by the others.
 
 * **per packet**: one program, many packets.  "one-shot" is what `jit.driver.run`
   costs for one packet (fresh memory and, on a backend, a fresh emulator: the
@@ -13,9 +17,10 @@ process, so the numbers compare with each other even on a shared machine.
   `jit.session.Session` running every packet on one instance per engine, maps
   carried from packet to packet (as `--pcap` runs) or fresh for each.
 * **interpreter**: eBPF instructions executed per CPU second on the compute
-  corpus (bench/progs): `interp.run` (compiles the instruction table every run,
-  as before sessions), `Interpreter.run` (compiled once; memory set up outside
-  the timing in both) and the whole `Session.run` (memory set up included).
+  corpus (bench/progs): `interp.run` (a fresh interpreter every run, as the
+  one-shot `jit.driver.run` uses it), `Interpreter.run` (one interpreter for
+  every run; memory set up outside the timing in both) and the whole
+  `Session.run` (memory set up included).
 * **diff per case**: `jit.driver.diff` once per input (it compiles every backend
   for every input) against one Session diffing every input (compiles once).
 """
@@ -23,25 +28,31 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
+import subprocess
 import sys
 import time
 
-if __package__ in (None, ""):           # `python bench/run_speed.py`
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __package__ in (None, ""):           # a script: the tree to measure is BPFJIT_ROOT or ours
+    sys.path.insert(0, os.environ.get("BPFJIT_ROOT")
+                    or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import corpus                       # noqa: E402
 from jit import driver, interp                 # noqa: E402
 
 try:
     from jit import session as S               # noqa: E402
-except ImportError:                            # measuring the code before jit.session
+except ImportError:                            # a tree from before jit.session
     S = None
+if S is not None and os.path.dirname(S.__file__) != os.path.dirname(interp.__file__):
+    S = None                                   # found by an editable install of another tree
 
 ROOT = corpus.ROOT
-PACKET_PROGS = (("examples/xdp_firewall.o", None),
-                ("tests/progs/build/xdp_counters.el3.o", None))
+PACKET_PROGS = ("examples/xdp_firewall.o", "tests/progs/build/xdp_counters.el3.o",
+                "bench/progs/build/fnv1a.el3.o", "bench/progs/build/crc32.el3.o")
+DIFF_PROGS = PACKET_PROGS[:2]
 
 
 def packets(n: int) -> list[bytes]:
@@ -70,13 +81,13 @@ def arches_of(prog) -> list[str]:
 
 # ---------------------------------------------------------------- per packet
 
-def per_packet(path: str, program: str | None, n: int) -> list[tuple]:
-    """[(engine, one-shot, session carrying maps, session with fresh maps)] in ms/packet."""
-    obj, prog = driver.load(os.path.join(ROOT, path), program=program)
+def per_packet(path: str, n: int) -> dict:
+    """engine -> {"one_shot", "carried", "fresh"} in ms per packet (None: no Session)."""
+    obj, prog = driver.load(os.path.join(ROOT, path))
     pkts = packets(n)
     hs = driver.helper_set(None, prog)
     facts = driver.analyse(prog, hs)
-    rows = []
+    rows = {}
     for arch in [driver.INTERP] + arches_of(prog):
         images = None if arch == driver.INTERP else driver.compile_for_run(obj, prog, arch, hs,
                                                                             facts=facts)
@@ -84,8 +95,7 @@ def per_packet(path: str, program: str | None, n: int) -> list[tuple]:
         def one_shot():
             for p in pkts:
                 driver.run(obj, prog, arch, driver.Inputs(packet=p), facts=facts, images=images)
-        old = cpu(one_shot) / n * 1e3
-        carried = fresh = None
+        row = {"one_shot": cpu(one_shot) / n * 1e3, "carried": None, "fresh": None}
         if S is not None:
             sess = S.Session(obj, prog, arches=[] if arch == driver.INTERP else [arch])
 
@@ -93,127 +103,175 @@ def per_packet(path: str, program: str | None, n: int) -> list[tuple]:
                 for p in pkts:
                     sess.run(driver.Inputs(packet=p), engine=arch, carry=carry)
             sess.run(driver.Inputs(packet=pkts[0]), engine=arch)    # compiled outside the timing
-            carried = cpu(session, True) / n * 1e3
-            fresh = cpu(session, False) / n * 1e3
-        rows.append((arch, old, carried, fresh))
+            row["carried"] = cpu(session, True) / n * 1e3
+            row["fresh"] = cpu(session, False) / n * 1e3
+        rows[arch] = row
     return rows
 
 
 # ---------------------------------------------------------------- interpreter
 
-def interp_speed(reps: int) -> tuple[int, float, float | None, float | None]:
-    """(instructions executed, seconds of interp.run (compiles its table every run),
-    seconds of Interpreter.run (table compiled once), seconds of Session.run (with
-    memory set up)) over the compute corpus, memory set up outside the first two."""
+def interp_speed(reps: int) -> dict:
+    """Instructions executed and the CPU seconds of interp.run, Interpreter.run and
+    Session.run over the compute corpus (memory set up outside the first two)."""
     total = 0
-    bare = 0.0
-    once = 0.0 if S is not None else None
-    whole = 0.0 if S is not None else None
+    out = {"one_shot": 0.0, "compiled_once": None, "session": None}
+    if S is not None:
+        out["compiled_once"] = out["session"] = 0.0
     for name in corpus.COMPUTE:
         obj, prog = driver.load(os.path.join(corpus.PROGS_BUILD, f"{name}.el3.o"))
         hs = driver.helper_set(None, prog)
         facts = driver.analyse(prog, hs)
         inputs = driver.Inputs(packet=corpus.PACKET)
-        sess = S.Session(obj, prog, arches=[]) if S is not None else None
-        ready = (interp.Interpreter(prog, helpers=hs, stack_depths=facts.depths,
-                                    programs=obj.programs) if S is not None else None)
+        if S is not None:
+            sess = S.Session(obj, prog, arches=[])
+            ready = interp.Interpreter(prog, helpers=hs, stack_depths=facts.depths,
+                                       programs=obj.programs)
         for _ in range(reps):
             env, r1, r2, hs = driver.prepare(obj, prog, inputs)
             t0 = time.process_time()
             res = interp.run(prog, env=env, r1=r1, r2=r2, helpers=hs,
                              stack_depths=facts.depths, programs=obj.programs)
-            bare += time.process_time() - t0
+            out["one_shot"] += time.process_time() - t0
             total += res.insns_executed
-            if sess is not None:
+            if S is not None:
                 env, r1, r2, hs = driver.prepare(obj, prog, inputs)
                 t0 = time.process_time()
                 ready.run(env, r1, r2)
-                once += time.process_time() - t0
+                out["compiled_once"] += time.process_time() - t0
                 t0 = time.process_time()
                 sess.run(inputs, carry=False)
-                whole += time.process_time() - t0
-    return total, bare, once, whole
+                out["session"] += time.process_time() - t0
+    out["insns"] = total
+    return out
 
 
 # ---------------------------------------------------------------- diff
 
-def diff_cost(path: str, program: str | None, n: int) -> tuple[int, float, float | None]:
-    """(cases, ms per case one diff per case, ms per case one Session for all)."""
-    obj, prog = driver.load(os.path.join(ROOT, path), program=program)
+def diff_cost(path: str, n: int) -> dict:
+    """ms per case: one driver.diff per case, and one Session diffing all of them."""
+    obj, prog = driver.load(os.path.join(ROOT, path))
     arches = arches_of(prog)
     pkts = packets(n)
 
     def per_case():
         for p in pkts:
             driver.diff(obj, prog, arches, driver.Inputs(packet=p))
-    old = cpu(per_case) / n * 1e3
-    new = None
+    out = {"cases": n, "driver_diff": cpu(per_case) / n * 1e3, "session_diff": None}
     if S is not None:
         def session():
             sess = S.Session(obj, prog, arches=arches)
             for p in pkts:
                 sess.diff(driver.Inputs(packet=p), carry=False)
-        new = cpu(session) / n * 1e3
-    return n, old, new
+        out["session_diff"] = cpu(session) / n * 1e3
+    return out
 
 
-# ---------------------------------------------------------------- report
+def measure(quick: bool) -> dict:
+    n = 20 if quick else 100
+    return {"session": S is not None, "packets": n,
+            "per_packet": {p: per_packet(p, n) for p in PACKET_PROGS},
+            "interp": interp_speed(1 if quick else 5),
+            "diff": {p: diff_cost(p, 5 if quick else 20) for p in DIFF_PROGS}}
 
-def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:8.3f}"
+
+# ---------------------------------------------------------------- side by side
+
+def _child(tree: str, quick: bool) -> dict:
+    env = {**os.environ, "BPFJIT_ROOT": tree, "PYTHONPATH": tree}
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure"]
+                         + (["--quick"] if quick else []), env=env, cwd=tree,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def _best(a, b):
+    """The smaller of two figures (times), recursively through dicts."""
+    if isinstance(a, dict):
+        return {k: _best(a[k], b[k]) for k in a}
+    if isinstance(a, float) and isinstance(b, float):
+        return min(a, b)
+    return a
+
+
+def _ms(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def report(now: dict, before: dict | None) -> None:
+    b = before or {}
+    print(f"# run speed: CPU ms, best of the rounds ({now['packets']} packets a program)\n")
+    print("## per packet (ms)\n")
+    cols = ["before: one-shot"] if before else []
+    cols += ["one-shot driver.run", "session, maps carried", "session, fresh maps"]
+    print("| program | engine | " + " | ".join(cols) + " |")
+    print("|---|---|" + "---:|" * len(cols))
+    for path, rows in now["per_packet"].items():
+        for arch, row in rows.items():
+            cells = [_ms(b["per_packet"][path][arch]["one_shot"])] if before else []
+            cells += [_ms(row["one_shot"]), _ms(row["carried"]), _ms(row["fresh"])]
+            print(f"| {os.path.basename(path)} | {arch} | " + " | ".join(cells) + " |")
+
+    print("\n## interpreter (M eBPF instructions per CPU second, compute corpus)\n")
+    it = now["interp"]
+    rate = lambda d, k: "-" if d[k] is None else f"{d['insns'] / d[k] / 1e6:.3f}"  # noqa: E731
+    cols = (["before: interp.run"] if before else []) + [
+        "interp.run (fresh interpreter)", "Interpreter.run (one for all runs)", "Session.run"]
+    print("| instructions | " + " | ".join(cols) + " |")
+    print("|---:|" + "---:|" * len(cols))
+    cells = [rate(b["interp"], "one_shot")] if before else []
+    cells += [rate(it, "one_shot"), rate(it, "compiled_once"), rate(it, "session")]
+    print(f"| {it['insns']} | " + " | ".join(cells) + " |")
+
+    print("\n## diff per case (ms)\n")
+    cols = (["before: driver.diff"] if before else []) + ["driver.diff", "Session.diff"]
+    print("| program | cases | " + " | ".join(cols) + " |")
+    print("|---|---:|" + "---:|" * len(cols))
+    for path, d in now["diff"].items():
+        cells = [_ms(b["diff"][path]["driver_diff"])] if before else []
+        cells += [_ms(d["driver_diff"]), _ms(d["session_diff"])]
+        print(f"| {os.path.basename(path)} | {d['cases']} | " + " | ".join(cells) + " |")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer packets and repetitions")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="another tree (e.g. from git archive) to measure side by side")
+    ap.add_argument("--rounds", type=int, default=1, help="with --baseline: rounds of each")
+    ap.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)   # child: JSON
     ap.add_argument("--profile", metavar="ENGINE",
                     help="print a cProfile of the session runs of one engine (interp or an arch)")
     args = ap.parse_args(argv)
-    n = 20 if args.quick else 100
-    reps = 1 if args.quick else 3
 
+    if args.measure:
+        print(json.dumps(measure(args.quick)))
+        return 0
     if args.profile:
-        obj, prog = driver.load(os.path.join(ROOT, PACKET_PROGS[0][0]))
-        pkts = packets(n)
-        if S is None:
-            fn = lambda: [driver.run(obj, prog, args.profile, driver.Inputs(packet=p))  # noqa: E731
-                          for p in pkts]
-        else:
-            sess = S.Session(obj, prog, arches=[] if args.profile == "interp" else [args.profile])
-            fn = lambda: [sess.run(driver.Inputs(packet=p), engine=args.profile,  # noqa: E731
-                                   carry=False) for p in pkts]
+        obj, prog = driver.load(os.path.join(ROOT, PACKET_PROGS[0]))
+        pkts = packets(100)
+        sess = S.Session(obj, prog, arches=[] if args.profile == "interp" else [args.profile])
         pr = cProfile.Profile()
-        pr.runcall(fn)
+        pr.runcall(lambda: [sess.run(driver.Inputs(packet=p), engine=args.profile)
+                            for p in pkts])
         pstats.Stats(pr).sort_stats("tottime").print_stats(25)
         return 0
 
     load = os.getloadavg()[0]
-    print(f"# run speed (CPU ms; load average {load:.2f}; {n} packets; "
-          f"jit.session {'present' if S else 'absent'})\n")
-    print("## per packet\n")
-    print("| program | engine | one-shot driver.run | session, maps carried | "
-          "session, fresh maps |")
-    print("|---|---|---:|---:|---:|")
-    for path, program in PACKET_PROGS:
-        for arch, old, carried, fresh in per_packet(path, program, n):
-            print(f"| {os.path.basename(path)} | {arch} | {_ms(old)} | {_ms(carried)} | "
-                  f"{_ms(fresh)} |")
-
-    print("\n## interpreter (M eBPF instructions per CPU second)\n")
-    total, bare, once, whole = interp_speed(reps)
-    print(f"compute corpus x{reps}: {total} instructions executed\n")
-    print("| interp.run (compiles per run) | Interpreter.run (compiled once) | Session.run |")
-    print("|---:|---:|---:|")
-    rate = lambda t: "-" if t is None else f"{total / t / 1e6:.3f}"   # noqa: E731
-    print(f"| {rate(bare)} | {rate(once)} | {rate(whole)} |")
-
-    print("\n## diff per case\n")
-    print("| program | cases | driver.diff per case ms | Session.diff per case ms |")
-    print("|---|---:|---:|---:|")
-    for path, program in PACKET_PROGS:
-        cases, old, new = diff_cost(path, program, max(5, n // 5))
-        print(f"| {os.path.basename(path)} | {cases} | {_ms(old)} | {_ms(new)} |")
-    print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
+    if args.baseline is None:
+        report(measure(args.quick), None)
+    else:
+        ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        now = before = None
+        for _ in range(max(1, args.rounds)):
+            b = _child(os.path.abspath(args.baseline), args.quick)
+            n = _child(ours, args.quick)
+            before = b if before is None else _best(before, b)
+            now = n if now is None else _best(now, n)
+        print(f"before: {os.path.abspath(args.baseline)}\n")
+        report(now, before)
+    print(f"\nload average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end "
+          "(2 cores)")
     return 0
 
 

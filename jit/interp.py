@@ -8,12 +8,13 @@ helpers do (helpers.py); it calls them.  It checks nothing statically beyond
 what it needs to run: the safety checks live in analysis.py.
 
 How a run goes: each instruction slot is compiled once (per `Interpreter`, so
-once for every run of a session) into a small closure `step(pc) -> next pc`
-bound to the machine's registers and memory accessors, and a loop calls them,
-counting instructions against the budget.  The most frequent ALU and jump forms
-get closures of their own; the rest go through the per-operation tables.  A negative return
-is a control event (exit of the last frame, or a switch of program by a tail
-call or a return into another program).
+once for every run of a session; when it is first reached) into a small closure
+`step(pc) -> next pc` bound to the machine's registers and memory accessors,
+and a loop calls them, counting instructions against the budget.  The most
+frequent ALU and jump forms get closures of their own; the rest go through the
+per-operation tables.  A negative return is a control event: exit of the last
+frame, a switch of program by a tail call or a return into another program, or
+a helper call (made by the loop, so that callbacks count against the budget).
 
 Semantics decided here (and that backends must match):
 
@@ -70,6 +71,7 @@ DEFAULT_STACK_DEPTH = 512
 STACK_SIZE = MAX_FRAMES * DEFAULT_STACK_DEPTH
 STACK_TOP = STACK_BASE + STACK_SIZE
 DEFAULT_BUDGET = 1_000_000
+HELPER_EVENT = -3                   # a step's result: call m.pending, then go on at m.resume
 
 
 @dataclass
@@ -330,7 +332,7 @@ class _Machine:
         self.bottom = STACK_TOP       # lowest stack address of the current frame
         self.resume = 0
         self.done = False
-        self.callback_ran = False
+        self.pending: Callable[[], None] | None = None
         env.call_func = self.call_func
 
     # ------------------------------------------------------------ frames
@@ -408,29 +410,41 @@ class _Machine:
         self.open_frame(self.bottom, prog, slot)
         self.execute(slot)
         self.code, self.prog = code, prog
-        self.callback_ran = True
         return R[0]
 
     # ------------------------------------------------------------ the loop
 
     def execute(self, pc: int) -> None:
+        """Run from `pc` until the frame it starts in exits (the program, or a callback).
+
+        The inner loop runs instructions until a control event (a negative step
+        result) or the budget's end: `n` counts the instructions executed, this
+        one included, and the range stops where the budget does.  `self.executed`
+        is brought up to date at each event, so a helper's callbacks (bpf_loop),
+        which run inside the event, count on from it against the same budget."""
         code = self.code
-        n = self.executed
         limit = self.max_insns
         try:
             while True:
-                if n >= limit:
-                    raise RunError(f"instruction budget of {limit} exhausted")
-                n += 1
-                # Kept current so that a callback run from inside this step
-                # (bpf_loop) counts against the same budget.
-                self.executed = n
-                pc = code[pc](pc)
-                if pc < 0:
-                    n = self.executed
-                    if self.done:
-                        self.done = False
-                        return
+                n = self.executed
+                try:
+                    for n in range(n + 1, limit + 1):
+                        pc = code[pc](pc)
+                        if pc < 0:
+                            break
+                    else:
+                        raise RunError(f"instruction budget of {limit} exhausted")
+                finally:
+                    self.executed = n
+                if pc == HELPER_EVENT:
+                    call, resume = self.pending, self.resume
+                    pc = resume - 1                 # the call's own slot, for errors
+                    call()
+                    code, pc = self.code, resume
+                elif self.done:
+                    self.done = False
+                    return
+                else:
                     code = self.code
                     pc = self.resume
         except BpfjitError as e:
@@ -451,18 +465,28 @@ class _Machine:
         n = sum(i.slots for i in prog.insns)
         table: list = [_mid_lddw] * n + [_off_the_end]
         for pc, insn in zip(prog.pcs, prog.insns):
-            # An instruction that cannot be compiled (invalid, a map index out
-            # of range) faults when it is reached, like any other run error.
-            try:
-                check(insn, pc)
-                table[pc] = self.step(prog, pc, insn, n)
-            except BpfjitError as e:
-                table[pc] = _raiser(e)
+            table[pc] = self.lazy(table, prog, pc, insn, n)
         self.compiled[key] = table
         return table
 
+    def lazy(self, table: list, prog: Program, pc: int, insn: Insn,
+             n: int) -> Callable[[int], int]:
+        """A slot's first step: compile the instruction into its place, then run it.
+        A packet usually takes few of a program's paths, so a run compiles only the
+        instructions it reaches."""
+        def first(pc: int) -> int:
+            step = table[pc] = self.step(prog, pc, insn, n)
+            return step(pc)
+        return first
+
     def step(self, prog: Program, pc: int, insn: Insn, n: int) -> Callable[[int], int]:
-        return _COMPILERS[insn.opcode & 7](self, prog, pc, insn, n)
+        # An instruction that cannot be compiled (invalid, a map index out of
+        # range) faults when it is reached, like any other run error.
+        try:
+            check(insn, pc)
+            return _COMPILERS[insn.opcode & 7](self, prog, pc, insn, n)
+        except BpfjitError as e:
+            return _raiser(e)
 
 
 def _accessors(m: _Machine, order: str):
@@ -718,17 +742,18 @@ def _c_call(m: _Machine, prog: Program, pc: int, insn: Insn, n: int) -> Callable
         return tail
     fn = helper.fn
 
-    def call(pc: int) -> int:
+    def invoke() -> None:
         args = R[1:6]
         env = m.env
         env.calls.append((hid, name, tuple(args[:nargs])))
         R[0] = fn(env, *args) & M64
-        if m.callback_ran:
-            # The helper ran eBPF callbacks: have the loop pick up their count.
-            m.callback_ran = False
-            m.resume = pc + 1
-            return -2
-        return pc + 1
+
+    def call(pc: int) -> int:
+        # The loop makes the call (see _Machine.execute): the helper may run
+        # callbacks, which must count on from the instructions executed so far.
+        m.pending = invoke
+        m.resume = pc + 1
+        return HELPER_EVENT
     return call
 
 

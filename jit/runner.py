@@ -259,7 +259,6 @@ class Emulator:
         from unicorn import UC_HOOK_CODE, UcError
         from jit.helpers import Unwind
         from jit.interp import Result
-
         uc, spec, images = self.uc, self.spec, self.images
         if not any(r.name == "native_stack" for r in env.memory.regions):
             ctypes.memset(self.native_stack_addr, 0, NATIVE_STACK_SIZE)   # as a fresh stack
