@@ -729,49 +729,75 @@ class Emitter:
         learn, rules, R = self.learn, self.rules, self.R
         TOP = (1 << 32) - 1
         Label, Branch, Jump, Exit = lir.Label, lir.Branch, lir.Jump, lir.Exit
+        # the ops as events on the mask m, built once: (0, label) meet into the label;
+        # (1, target) a branch; (2, target) a jump; (3, v) m = v; (4, bit) m |= bit;
+        # (5, mask) m &= mask; (6, s, d) d = s's fact; (7, s, d) d's fact only if s's
+        events: list = []
+        add = events.append
+        for op in ops:
+            t = type(op)
+            if t is Label:
+                add((0, op.id))
+            elif t is Branch:
+                add((1, op.target))
+            elif t is Jump:
+                add((2, op.target))
+            elif t is Exit:
+                add((3, TOP))
+            elif t in CLOBBERS:
+                add((3, 0))
+            elif t is lir.LoadAddr:
+                add((4, 1 << R[op.dst]))
+            else:
+                fn = learn.get(t)
+                if fn is None:
+                    continue
+                key = op[:-1]
+                rule = rules.get(key)
+                if rule is None:
+                    rule = rules[key] = fn(op)
+                kind, d, s_ = rule
+                if kind == SET:
+                    add((4, 1 << d))
+                elif kind == DROP:
+                    add((5, TOP & ~(1 << d)))
+                elif kind == DROP2:
+                    add((5, TOP & ~(1 << d | 1 << s_)))
+                elif kind == COPY:
+                    add((6, s_, d))
+                elif kind == IF_S:
+                    add((7, s_, d))
         into: dict = {}
+        get = into.get
+        # a pass must be repeated only if a branch lowered a label it had already passed
+        at = {e[1]: i for i, e in enumerate(events) if e[0] == 0}
         while True:
             changed = False
             m = 0                                    # nothing known at the entry
-            for op in ops:
-                t = type(op)
-                if t is Label:
-                    old = into.get(op.id, TOP)
+            for i, e in enumerate(events):
+                k = e[0]
+                if k == 4:
+                    m |= e[1]
+                elif k == 5:
+                    m &= e[1]
+                elif k <= 2:
+                    lab = e[1]
+                    old = get(lab, TOP)
                     new = old & m
                     if new != old:
-                        into[op.id] = new
-                        changed = True
-                    m = new
-                elif t is Branch or t is Jump:
-                    old = into.get(op.target, TOP)
-                    new = old & m
-                    if new != old:
-                        into[op.target] = new
-                        changed = True
-                    if t is Jump:
+                        into[lab] = new
+                        if k and at.get(lab, i) < i:
+                            changed = True
+                    if k == 0:
+                        m = new
+                    elif k == 2:
                         m = TOP                      # what follows is reached by a label only
-                elif t is Exit:
-                    m = TOP
-                elif t in CLOBBERS:
-                    m = 0
-                elif t is lir.LoadAddr:
-                    m |= 1 << R[op.dst]
-                else:
-                    fn = learn.get(t)
-                    if fn is None:
-                        continue
-                    key = op[:-1]
-                    rule = rules.get(key)
-                    if rule is None:
-                        rule = rules[key] = fn(op)
-                    kind, d, s = rule
-                    if kind:
-                        if kind == SET or (kind == COPY and m >> s & 1):
-                            m |= 1 << d
-                        elif kind != IF_S or not m >> s & 1:
-                            m &= ~(1 << d)
-                            if kind == DROP2:
-                                m &= ~(1 << s)
+                elif k == 3:
+                    m = e[1]
+                elif k == 6:
+                    m = m | 1 << e[2] if m >> e[1] & 1 else m & ~(1 << e[2])
+                elif not m >> e[1] & 1:
+                    m &= ~(1 << e[2])
             if not changed:
                 break
         return {lab: frozenset(r for r in range(32) if v >> r & 1)
