@@ -188,7 +188,7 @@ def _child(tree: str, quick: bool) -> dict:
 def _best(a, b):
     """The smaller of two figures (times), recursively through dicts."""
     if isinstance(a, dict):
-        return {k: _best(a[k], b[k]) for k in a}
+        return {k: _best(a[k], b[k]) if k in b else a[k] for k in a}
     if isinstance(a, float) and isinstance(b, float):
         return min(a, b)
     return a
@@ -208,7 +208,8 @@ def report(now: dict, before: dict | None) -> None:
     print("|---|---|" + "---:|" * len(cols))
     for path, rows in now["per_packet"].items():
         for arch, row in rows.items():
-            cells = [_ms(b["per_packet"][path][arch]["one_shot"])] if before else []
+            old = b["per_packet"][path].get(arch) if before else None   # a target added since
+            cells = [_ms(old and old["one_shot"])] if before else []
             cells += [_ms(row["one_shot"]), _ms(row["carried"]), _ms(row["fresh"])]
             print(f"| {os.path.basename(path)} | {arch} | " + " | ".join(cells) + " |")
 
