@@ -23,7 +23,8 @@ access):
     +---------------------------+ <- caller's sp
     | padding to 16 (odd count) |
     | saved[n-1]                |
-    | ...                       |    x19-x24 this function touches
+    | ...                       |    x19-x24 this function touches, x26-x28
+    |                           |    if it keeps loop constants in them
     | saved[1]                  |
     | saved[0]                  |    x30 (lr) first, if the function calls
     +---------------------------+ <- sp = caller's sp - size
@@ -71,7 +72,8 @@ ABI = AbiSpec(word=WORD, stack_align=STACK_ALIGN, incoming=0,
               callee_saved=tuple(name(r) for r in CALLEE_SAVED) + ("x29", "x30"))
 
 # the callee-saved registers a function may touch, in save order (x25 is r10: never saved)
-SAVE_ORDER: tuple = (Gpr.X19, Gpr.X20, Gpr.X21, Gpr.X22, Gpr.X23, Gpr.X24)
+SAVE_ORDER: tuple = (Gpr.X19, Gpr.X20, Gpr.X21, Gpr.X22, Gpr.X23, Gpr.X24, Gpr.X26, Gpr.X27,
+                     Gpr.X28)
 
 
 class FuncFrame(NamedTuple):
@@ -83,15 +85,16 @@ class FuncFrame(NamedTuple):
     epilogue: tuple       # r0 into x0 (if it lives elsewhere), teardown, ret
 
 
-def saved_registers(f: LirFunc, regmap: tuple) -> tuple:
-    """x30 if the function calls, then the callee-saved homes it touches."""
-    used = {regmap[r] for r in f.regs_used}
+def saved_registers(f: LirFunc, regmap: tuple, extra: tuple = ()) -> tuple:
+    """x30 if the function calls, then the callee-saved homes it touches and the
+    callee-saved constant registers it loads (`extra`)."""
+    used = {regmap[r] for r in f.regs_used} | set(extra)
     lr = (Gpr.X30,) if f.calls else ()
     return lr + tuple(r for r in SAVE_ORDER if r in used)
 
 
-def func_frame(f: LirFunc, regmap: tuple) -> FuncFrame:
-    saved = saved_registers(f, regmap)
+def func_frame(f: LirFunc, regmap: tuple, extra: tuple = ()) -> FuncFrame:
+    saved = saved_registers(f, regmap, extra)
     size = round_up(WORD * len(saved), STACK_ALIGN)
     pro: list[int] = []
     down: list[int] = []

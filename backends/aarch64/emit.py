@@ -40,7 +40,8 @@ from backends.base import EmitContext
 from backends.aarch64 import enc as E
 from backends.aarch64.abi import FuncFrame, func_frame
 from backends.aarch64.enc import Cond as CC, Gpr
-from backends.aarch64.regs import FP, HOME, ROTATION_RING, T1, T2, T3, T4, regmap
+from backends.aarch64.regs import (CONST_CALLEE_SAVED, CONST_CALLER_SAVED, FP, HOME, T1, T2, T3,
+                                   T4, regmap)
 from jit import lir
 from jit.buffer import BranchForm
 from jit.errors import EncodingError, UnsupportedError
@@ -77,6 +78,36 @@ ATOMIC_LSE = {AtomicOp.ADD: "ldadd", AtomicOp.OR: "ldset", AtomicOp.XOR: "ldeor"
               AtomicOp.AND: "ldclr"}
 
 _MOV, _SET = Op.MOV, Cond.SET
+# ops that take a shifted register operand, and the shift of each LIR shift op
+SHIFTED_OPS = {Op.ADD: E.add_reg, Op.SUB: E.sub_reg, Op.AND: E.and_reg, Op.OR: E.orr_reg,
+               Op.XOR: E.eor_reg}
+SHIFT_KIND = {Op.LSH: E.Shift.LSL, Op.RSH: E.Shift.LSR, Op.ARSH: E.Shift.ASR}
+Shift = E.Shift
+LOOKAHEAD = 16                  # ops `shifted_pair` looks ahead within a block
+_SIMPLE = frozenset({lir.Neg, lir.Zext, lir.Bswap, lir.Trunc})
+
+
+def _rw(op) -> tuple[tuple, tuple] | None:
+    """(eBPF registers read, written) by a straight-line op; None for a label, branch,
+    call or exit (where anything may be read next)."""
+    t = type(op)
+    if t is lir.Alu:
+        src = op.src
+        reads = () if op.op is _MOV else (op.dst,)
+        return (reads + (src,) if type(src) is int else reads), (op.dst,)
+    if t in _SIMPLE:
+        return (op.dst,), (op.dst,)
+    if t is lir.MovSx:
+        return (op.src,), (op.dst,)
+    if t is lir.LoadImm or t is lir.LoadAddr:
+        return (), (op.dst,)
+    if t is lir.Load:
+        return (op.base,), (op.dst,)
+    if t is lir.Store:
+        return ((op.base, op.src) if type(op.src) is int else (op.base,)), ()
+    if t is lir.Atomic:
+        return (op.base, op.src, 0), (op.src, 0)
+    return None
 
 
 def _pack(words) -> bytes:
@@ -137,6 +168,12 @@ def addr_words(rd: Gpr, addr: int, wide: bool | None = None) -> list[tuple[int, 
             (E.movk(rd, addr >> 32 & 0xFFFF, 32), "g2_nc"),
             (E.movk(rd, addr >> 16 & 0xFFFF, 16), "g1_nc"),
             (E.movk(rd, addr & 0xFFFF, 0), "g0_nc")]
+
+
+@lru_cache(maxsize=4096)
+def _addr_code(rd: Gpr, addr: int) -> tuple[list, bytes]:
+    words = addr_words(rd, addr)
+    return [k for _, k in words], _pack([w for w, _ in words])
 
 
 def add_const(rd: Gpr, rn: Gpr, v: int, bits: int, tmp: Gpr) -> tuple:
@@ -249,14 +286,78 @@ class Emitter:
             lir.LoadAddr: self.emit_load_addr,
             lir.TailCall: self.emit_tail_call,
         }
-        self.caches: dict = {t: {} for t in self.pure}
+        # what `choose_constants` runs (with no constant registers) to see the constants
+        # an op builds in t2
+        self.probes = {lir.Alu: self.emit_alu, lir.LoadImm: self.emit_load_imm,
+                       lir.Store: self.emit_store, lir.Branch: self.probe_branch}
+        self.cache_sets: dict = {}      # constant registers -> (op caches, branch, fused)
+        self.caches: dict = {}
         self.branch_cache: dict = {}
+        self.fused_cache: dict = {}
+        self.survey_cache: dict = {}    # op fields -> constants it would build in t2
+        self.kregs: dict = {}           # constant -> register holding it (this function)
+        self.survey: list | None = None
         self.helpers: dict = {}
+
+    # ------------------------------------------------------------ constants in registers
+    def choose_constants(self, f: lir.LirFunc) -> dict:
+        """Constants this function builds in t2 inside loops go in spare registers
+        loaded by the prologue (most uses times words first): caller-saved ones in a
+        leaf, callee-saved ones (saved by the frame) in a function that calls."""
+        ops = f.ops
+        where = {op.id: i for i, op in enumerate(ops) if type(op) is lir.Label}
+        depth = [0] * (len(ops) + 1)
+        for i, op in enumerate(ops):                    # backward branches: loop bodies
+            t = type(op)
+            if t is lir.Branch or t is lir.Jump:
+                j = where.get(op.target)
+                if j is not None and j < i:
+                    depth[j] += 1
+                    depth[i + 1] -= 1
+        if not any(depth):
+            return {}                                   # no loops
+        score: dict = {}
+        inside = 0
+        cache = self.survey_cache
+        probes = self.probes
+        Alu, Branch, Store, LoadImm = lir.Alu, lir.Branch, lir.Store, lir.LoadImm
+        for i, op in enumerate(ops):
+            inside += depth[i]
+            if not inside:
+                continue
+            t = type(op)
+            if t is Alu or t is Store:
+                if type(op.src) is not Imm:
+                    continue
+            elif t is Branch:
+                if type(op.b) is not Imm:
+                    continue
+            elif t is not LoadImm:
+                continue
+            key = (t, op[:-1])
+            found = cache.get(key)
+            if found is None:
+                self.survey = []
+                probes[t](op)
+                found = cache[key] = tuple(self.survey)
+                self.survey = None
+            for v in found:
+                score[v] = score.get(v, 0) + 1
+        if not score:
+            return {}
+        homes = set(self.R[:10])
+        spare = [r for r in (CONST_CALLEE_SAVED if f.calls else CONST_CALLER_SAVED)
+                 if r not in homes]
+        wanted = sorted(score, key=lambda v: -score[v] * len(mov_imm(T2, v, 64)))
+        return dict(zip(wanted, spare))
 
     # ------------------------------------------------------------ driver
     def function(self, f: lir.LirFunc) -> None:
         buf = self.buf
-        self.frame = ff = func_frame(f, self.R)
+        self.kregs = {}
+        self.kregs = kregs = self.choose_constants(f)
+        self.frame = ff = func_frame(f, self.R, tuple(r for r in kregs.values()
+                                                      if r in CONST_CALLEE_SAVED))
         d = f.stack_depth
         self.call_local_frame = ((_pack((E.sub_imm(FP, FP, d),)), _pack((E.add_imm(FP, FP, d),)))
                                  if d else (b"", b""))
@@ -265,22 +366,72 @@ class Emitter:
             self.zero_tail_count()
         buf.bind(self.ctx.funcs[f.index].tail)     # a tail call lands past the count reset
         buf.emit(_pack(ff.prologue))
+        for v, k in kregs.items():                  # the function's constant registers
+            buf.emit(_pack(mov_imm(k, v, 64)))
         self.exit_label = buf.new_label()
         self.epilogue = _pack(ff.epilogue)
         self.inline_exit = len(ff.epilogue) <= 3
         ops = f.ops
         self.last_op = ops[-1] if ops else None
+        kkey = tuple(kregs.items())
+        sets = self.cache_sets.get(kkey)
+        if sets is None:
+            sets = self.cache_sets[kkey] = ({t: {} for t in self.pure}, {}, {})
+        self.caches, self.branch_cache, fused_cache = sets
         how = {t: (self.caches[t], fn) for t, fn in self.pure.items()}
         how.update((t, (None, fn)) for t, fn in self.control.items())
         emit, mark, mark_emit, bind = buf.emit, buf.mark, buf.mark_emit, buf.bind
-        Label = lir.Label
+        Label, Alu, MOV = lir.Label, lir.Alu, _MOV
         last_pc = None
-        for op in ops:
+        deferred: dict = {}             # op index -> (a, shift, k): its operand is a <shift> k
+        n = len(ops)
+        i = 0
+        while i < n:
+            op = ops[i]
+            i += 1
             t = type(op)
             if t is Label:
                 bind(op.id)
                 continue
             pc = op.pc
+            if deferred and i - 1 in deferred:
+                # `d <op>= t` where t = a <shift> k was not computed: one shifted operand
+                a, kind, k = deferred.pop(i - 1)
+                R = self.R
+                if pc != last_pc:
+                    mark(pc)
+                    last_pc = pc
+                emit(_pack((SHIFTED_OPS[op.op](R[op.dst], R[op.dst], a, op.width, kind, k),)))
+                continue
+            if t is Alu and op.op is MOV and i < n and type(op.src) is int:
+                nxt = ops[i]
+                if type(nxt) is Alu and nxt.dst == op.dst and nxt.op is not MOV:
+                    if nxt.op in SHIFT_KIND and type(nxt.src) is Imm:
+                        # t = a <shift> k, feeding one later op as its shifted operand?
+                        done = self.shifted_pair(ops, i + 1, op, nxt, deferred)
+                        if done:
+                            if pc != last_pc:
+                                mark(pc)
+                            last_pc = nxt.pc
+                            if done is True:
+                                mark(last_pc)
+                            else:                       # a rotation: three ops, one word
+                                mark_emit(last_pc, done)
+                                i += 1
+                            i += 1
+                            continue
+                    key = (op[:-1], nxt[:-1])
+                    code = fused_cache.get(key)
+                    if code is None:
+                        words = self.fused(op, nxt)
+                        code = fused_cache[key] = None if words is None else _pack(words)
+                    if code is not None:
+                        if pc != last_pc:
+                            mark(pc)
+                        last_pc = nxt.pc
+                        mark_emit(last_pc, code)
+                        i += 1
+                        continue
             h = how.get(t)
             if h is None:
                 mark(pc)
@@ -318,76 +469,161 @@ class Emitter:
 
     def emit_addr(self, rd: Gpr, addr: int, sym: Symbol) -> None:
         """rd = addr in the fixed movz/movk form, with its relocations."""
-        words = addr_words(rd, addr)
-        self.reloc_words([k for _, k in words], sym)
-        self.buf.emit(_pack([w for w, _ in words]))
+        kinds, code = _addr_code(rd, addr)
+        self.reloc_words(kinds, sym)
+        self.buf.emit(code)
 
     # ------------------------------------------------------------ ALU
     def emit_alu(self, op: lir.Alu) -> tuple:
-        aop, bits = op.op, op.width
         D = self.R[op.dst]
+        return self.alu3(op.op, op.width, D, D, op.src)
+
+    def fused(self, mov: lir.Alu, op: lir.Alu) -> tuple | None:
+        """`dst = s; dst <op>= x` as one three-operand `op dst, s, x` (eBPF is
+        two-operand, A64 is not); None where that is not the same."""
+        if mov.width == 32 and op.width == 64:
+            return None                         # op64 would read s's upper half, not 0
+        R = self.R
+        D, S = R[mov.dst], R[mov.src]
         src = op.src
+        if type(src) is not Imm and src == mov.dst:
+            src = mov.src                       # dst's value there is s
+        return self.alu3(op.op, op.width, D, S, src)
+
+    def shifted_pair(self, ops: list, j: int, mov: lir.Alu, sh: lir.Alu,
+                     deferred: dict) -> bool | bytes:
+        """`t = a; t <shift>= k` (ops j-2, j-1) where t's only use before it dies is one
+        later `d <op>= t` in the same block, a unchanged until then: record that op's
+        shifted operand (True).  Or the pair completes a rotation with the op right
+        after it, `d = a; d <<= k2; d |= t` where t = a >> (w - k2) was deferred: the
+        three are one `ror` (its bytes).  False: emit the pair as usual."""
+        w = sh.width
+        if mov.width == 32 and w == 64 or mov.src == mov.dst:
+            return False
+        t, a = mov.dst, mov.src
+        kind, k = SHIFT_KIND[sh.op], sh.src.value & (w - 1)
+        if not k:
+            return False
+        R = self.R
+        if j < len(ops):
+            use = ops[j]
+            pending = deferred.get(j)
+            if (pending is not None and type(use) is lir.Alu and use.op is Op.OR
+                    and use.dst == t and use.width == w and pending[0] == R[a]
+                    and {pending[1], kind} == {Shift.LSL, Shift.LSR} and pending[2] + k == w):
+                del deferred[j]
+                right = k if kind == Shift.LSR else pending[2]
+                return _pack((E.ror_imm(R[t], R[a], right, w),))
+        end = min(len(ops), j + LOOKAHEAD)
+        for u in range(j, end):
+            rw = _rw(ops[u])
+            if rw is None:
+                return False
+            reads, writes = rw
+            if t in reads:
+                use = ops[u]
+                if not (type(use) is lir.Alu and use.op in SHIFTED_OPS and use.src == t
+                        and use.dst != t and use.width == w and u not in deferred):
+                    return False
+                for v in range(u + 1, end):         # t must be dead after the use
+                    rw = _rw(ops[v])
+                    if rw is None or t in rw[0]:
+                        return False
+                    if t in rw[1]:
+                        deferred[u] = (R[a], kind, k)
+                        return True
+                return False
+            if t in writes or a in writes:
+                return False
+        return False
+
+    def const(self, v: int, bits: int) -> tuple[tuple, Gpr]:
+        """(words, register) holding the constant v (taken modulo 2^bits, a 32-bit one
+        zero-extended): a register loaded in the prologue if one holds it, else t2."""
+        v &= M64 if bits == 64 else M32
+        k = self.kregs.get(v)
+        if k is not None:
+            return (), k
+        if self.survey is not None:
+            self.survey.append(v)
+        return mov_imm(T2, v, bits), T2
+
+    def alu3(self, aop: Op, bits: int, D: Gpr, A: Gpr, src) -> tuple:
+        """D = A <op> src (A is D for an ordinary two-operand op)."""
         if type(src) is Imm:
-            return self.alu_imm(aop, bits, D, src.value)
+            return self.alu_imm(aop, bits, D, A, src.value)
         S = self.R[src]
         if aop == Op.ADD:
-            return (E.add_reg(D, D, S, bits),)
+            return (E.add_reg(D, A, S, bits),)
         if aop == Op.SUB:
-            return (E.sub_reg(D, D, S, bits),)
+            return (E.sub_reg(D, A, S, bits),)
         fn = LOGIC_REG.get(aop)
         if fn is not None:
-            return (fn(D, D, S, bits),)
+            return (fn(D, A, S, bits),)
         if aop == _MOV:
             if D == S and bits == 64:
                 return ()
             return (E.mov_reg(D, S, bits),)             # 32-bit: zero-extends
         if aop == Op.MUL:
-            return (E.mul(D, D, S, bits),)
+            return (E.mul(D, A, S, bits),)
         fn = SHIFT_REG.get(aop)
         if fn is not None:
-            return (fn(D, D, S, bits),)                 # the count is taken mod bits
-        return self.divide(aop, bits, D, S)
+            return (fn(D, A, S, bits),)                 # the count is taken mod bits
+        return self.divide(aop, bits, D, A, S)
 
-    def divide(self, aop: Op, bits: int, D: Gpr, S: Gpr) -> tuple:
-        """D = D / S or D % S (the lowering has guarded zero and, signed, -1)."""
+    def divide(self, aop: Op, bits: int, D: Gpr, A: Gpr, S: Gpr) -> tuple:
+        """D = A / S or A % S (the lowering has guarded zero and, signed, -1)."""
         div, remainder = DIVIDE[aop]
         if not remainder:
-            return (div(D, D, S, bits),)
-        return (div(T3, D, S, bits),                    # t3 = D / S
-                E.msub(D, T3, S, D, bits))              # D = D - t3 * S
+            return (div(D, A, S, bits),)
+        return (div(T3, A, S, bits),                    # t3 = A / S
+                E.msub(D, T3, S, A, bits))              # D = A - t3 * S
 
-    def alu_imm(self, aop: Op, bits: int, D: Gpr, v: int) -> tuple:
+    def alu_imm(self, aop: Op, bits: int, D: Gpr, A: Gpr, v: int) -> tuple:
         mask = M64 if bits == 64 else M32
         v &= mask
         if aop == _MOV:
+            k = self.kregs.get(v)
+            if k is not None and len(mov_imm(D, v, bits)) > 1:
+                return (E.mov_reg(D, k, 64),)           # the register holds it zero-extended
+            if self.survey is not None and len(mov_imm(D, v, bits)) > 1:
+                self.survey.append(v)
             return mov_imm(D, v, bits)
-        if aop == Op.ADD:
-            return add_const(D, D, v, bits, T2)
-        if aop == Op.SUB:
-            return add_const(D, D, -v, bits, T2)
+        if aop == Op.ADD or aop == Op.SUB:
+            words = add_const(D, A, v if aop == Op.ADD else -v, bits, T2)
+            if words and words[-1] == E.add_reg(D, A, T2, bits):     # needed a register
+                pre, K = self.const(v if aop == Op.ADD else -v, bits)
+                return pre + (E.add_reg(D, A, K, bits),)
+            return words
         fn = LOGIC_IMM.get(aop)
         if fn is not None:
             keep = (aop == Op.AND and v == mask) or (aop != Op.AND and v == 0)
-            if keep:                                    # D unchanged (32: zero-extended)
-                return (E.mov_reg(D, D, 32),) if bits == 32 else ()
+            if keep:                                    # A unchanged (32: zero-extended)
+                if D == A and bits == 64:
+                    return ()
+                return (E.mov_reg(D, A, bits),)
             if aop == Op.AND and v == 0:
                 return (E.movz(D, 0, 0, 32),)
             if aop == Op.OR and v == mask:
                 return (E.movn(D, 0, 0, bits),)
             if aop == Op.XOR and v == mask:
-                return (E.mvn(D, D, bits),)
+                return (E.mvn(D, A, bits),)
             if E.bitmask(v, bits) is not None:
-                return (fn(D, D, v, bits),)
-            return mov_imm(T2, v, bits) + (LOGIC_REG[aop](D, D, T2, bits),)
+                return (fn(D, A, v, bits),)
+            pre, K = self.const(v, bits)
+            return pre + (LOGIC_REG[aop](D, A, K, bits),)
         fn = SHIFT_IMM.get(aop)
         if fn is not None:
             n = v & (bits - 1)
             if n == 0:
-                return (E.mov_reg(D, D, 32),) if bits == 32 else ()
-            return (fn(D, D, n, bits),)
+                if D == A and bits == 64:
+                    return ()
+                return (E.mov_reg(D, A, bits),)
+            return (fn(D, A, n, bits),)
+        pre, K = self.const(v, bits)
         if aop == Op.MUL:
-            return mov_imm(T2, v, bits) + (E.mul(D, D, T2, bits),)
-        return mov_imm(T2, v, bits) + self.divide(aop, bits, D, T2)
+            return pre + (E.mul(D, A, K, bits),)
+        return pre + self.divide(aop, bits, D, A, K)
 
     def emit_neg(self, op: lir.Neg) -> tuple:
         D = self.R[op.dst]
@@ -425,7 +661,8 @@ class Emitter:
         return ()
 
     def emit_load_imm(self, op: lir.LoadImm) -> tuple:
-        return mov_imm(self.R[op.dst], op.value, 64)
+        D = self.R[op.dst]
+        return self.alu_imm(_MOV, 64, D, D, op.value)
 
     # ------------------------------------------------------------ memory
     def address(self, name: str, base: Gpr, off: int) -> tuple[tuple, Gpr, int, bool]:
@@ -455,8 +692,8 @@ class Emitter:
             v = src.value & ((1 << (op.size * 8)) - 1)
             if v == 0:
                 return self.access(name, ZR, self.R[op.base], op.off)
-            return mov_imm(T2, v, 64 if op.size == 8 else 32) + self.access(
-                name, T2, self.R[op.base], op.off)
+            pre, K = self.const(v, 64 if op.size == 8 else 32)
+            return pre + self.access(name, K, self.R[op.base], op.off)
         return self.access(name, self.R[src], self.R[op.base], op.off)
 
     def emit_atomic(self, op: lir.Atomic) -> tuple:
@@ -526,6 +763,9 @@ class Emitter:
             self.buf.emit(code)
         self.buf.branch(op.target, forms)
 
+    def probe_branch(self, op: lir.Branch) -> None:
+        self.compare(*op[:4])
+
     def compare(self, cond: Cond, bits: int, a: int, b) -> tuple[bytes, tuple]:
         """(flag-setting words, branch forms) for `if a <cond> b`."""
         A = self.R[a]
@@ -544,7 +784,8 @@ class Emitter:
                 return _pack((E.tst_reg(ZR, ZR, 64),)), bcond_forms(cc)
             if E.bitmask(v, bits) is not None:
                 return _pack((E.tst_imm(A, v, bits),)), bcond_forms(cc)
-            return _pack(mov_imm(T2, v, bits) + (E.tst_reg(A, T2, bits),)), bcond_forms(cc)
+            pre, K = self.const(v, bits)
+            return _pack(pre + (E.tst_reg(A, K, bits),)), bcond_forms(cc)
         if v == 0:
             if cond in (Cond.EQ, Cond.NE):
                 return b"", cbz_forms(cond == Cond.EQ, A, bits)
@@ -555,7 +796,8 @@ class Emitter:
             return _pack((E.cmp_imm(A, v, bits),)), bcond_forms(cc)
         if neg <= 0xFFF or (neg & 0xFFF == 0 and neg <= 0xFFF000):
             return _pack((E.cmn_imm(A, neg, bits),)), bcond_forms(cc)
-        return _pack(mov_imm(T2, v, bits) + (E.cmp_reg(A, T2, bits),)), bcond_forms(cc)
+        pre, K = self.const(v, bits)
+        return _pack(pre + (E.cmp_reg(A, K, bits),)), bcond_forms(cc)
 
     def emit_jump(self, op: lir.Jump) -> None:
         self.buf.branch(op.target, JUMP_FORMS)

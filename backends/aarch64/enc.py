@@ -181,6 +181,13 @@ def bitfield(sf: int, opc: int, immr: int, imms: int, rn: int, rd: int) -> int:
             | _field(imms, w, "imms") << 10 | _field(rn, 5, "rn") << 5 | _field(rd, 5, "rd"))
 
 
+#  31 30 29 28    23 22 21 20  16 15    10 9    5 4    0
+# | sf| 00  | 100111 | N| 0|  Rm  |  imms  |  Rn  |  Rd  |     N == sf
+def extract(sf: int, rm: int, imms: int, rn: int, rd: int) -> int:
+    return (sf << 31 | 0b100111 << 23 | sf << 22 | _field(rm, 5, "rm") << 16
+            | _field(imms, 5 + sf, "imms") << 10 | _field(rn, 5, "rn") << 5 | _field(rd, 5, "rd"))
+
+
 #  31 30 29 28      21 20  16 15     10 9    5 4    0
 # | sf| 0| 0| 11010110 |  Rm  | opcode  |  Rn  |  Rd  |
 def dp2(sf: int, opcode: int, rm: int, rn: int, rd: int) -> int:
@@ -514,6 +521,16 @@ def lsr_imm(rd: Gpr, rn: Gpr, n: int, bits: int = 64) -> int:
 def asr_imm(rd: Gpr, rn: Gpr, n: int, bits: int = 64) -> int:
     """rd = rn >> n (arithmetic)."""
     return sbfm(rd, rn, _shift_amount(n, bits), bits - 1, bits)
+
+
+def extr(rd: Gpr, rn: Gpr, rm: Gpr, lsb: int, bits: int = 64) -> int:
+    """rd = (rn:rm >> lsb), the low `bits` of the concatenation."""
+    return extract(_sf(bits), rm, _shift_amount(lsb, bits), rn, rd)
+
+
+def ror_imm(rd: Gpr, rn: Gpr, n: int, bits: int = 64) -> int:
+    """rd = rn rotated right by n (extr rd, rn, rn, #n)."""
+    return extr(rd, rn, rn, n, bits)
 
 
 def ubfx(rd: Gpr, rn: Gpr, lsb: int, width: int, bits: int = 64) -> int:

@@ -47,6 +47,13 @@ T3 = Gpr.X12               # a divide's quotient, LL/SC new value, tail-call cou
 T4 = Gpr.X13               # LL/SC status, tail-call count
 TEMPS = frozenset({T1, T2, T3, T4})
 
+# Constant registers: a loop's constants (multipliers, masks that are not logical
+# immediates) are loaded once in the prologue into registers no eBPF register lives
+# in: caller-saved ones in a leaf function, callee-saved ones (saved by the frame)
+# in a function that calls.  A home under the current rotation is skipped.
+CONST_CALLER_SAVED: tuple = (Gpr.X5, Gpr.X6, Gpr.X8, Gpr.X14, Gpr.X15, Gpr.X16, Gpr.X17)
+CONST_CALLEE_SAVED: tuple = (Gpr.X23, Gpr.X24, Gpr.X26, Gpr.X27, Gpr.X28)
+
 # AAPCS64: what a called function must preserve (x29/x30 aside).
 CALLEE_SAVED: tuple = (Gpr.X19, Gpr.X20, Gpr.X21, Gpr.X22, Gpr.X23, Gpr.X24, Gpr.X25,
                        Gpr.X26, Gpr.X27, Gpr.X28)

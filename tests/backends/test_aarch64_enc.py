@@ -645,6 +645,19 @@ FORMS: list[Form] = [
     _shift_imm("lsr", E.lsr_imm, "ubfm"),
     _shift_imm("asr", E.asr_imm, "sbfm"),
     _ubfx(),
+    Form("extr", E.extr, BITS.flatmap(lambda b: st.tuples(REG, REG, REG, st.integers(0, b - 1),
+                                                         st.just(b))),
+         lambda: [t + (7, 64) for t in _reg_sweep(3, lambda *x: x)]
+         + [(1, 2, 3, n, b) for b in (32, 64) for n in (0, 1, b - 1)],
+         lambda d, n, m, lsb, bits: f"extr {r(d, bits)}, {r(n, bits)}, {r(m, bits)}, #{lsb}",
+         lambda d, n, m, lsb, bits: [("extr", [R(r(x, bits)) for x in (d, n, m)] + [I(lsb)])]
+         + ([("ror", [R(r(d, bits)), R(r(n, bits)), I(lsb)])] if n == m else [])),
+    Form("ror_imm", E.ror_imm, BITS.flatmap(lambda b: st.tuples(REG, REG, st.integers(0, b - 1),
+                                                               st.just(b))),
+         lambda: _reg_sweep(2, lambda a, b_: (a, b_, 5, 64))
+         + [(1, 2, n, b) for b in (32, 64) for n in (0, 1, b - 1)],
+         lambda d, n, k, bits: f"ror {r(d, bits)}, {r(n, bits)}, #{k}",
+         lambda d, n, k, bits: [("ror", [R(r(d, bits)), R(r(n, bits)), I(k)])]),
     _two_reg("sxtb", E.sxtb, rn_bits=lambda b: 32),
     _two_reg("sxth", E.sxth, rn_bits=lambda b: 32),
     Form("sxtw", E.sxtw, st.tuples(REG, REG),
@@ -785,6 +798,7 @@ GOLDEN: list[tuple[Callable[[], int], int, str]] = [
     (lambda: E.lsr_imm(G.X1, G.X2, 3, 32), 0x53037C41, "lsr w1, w2, #3"),
     (lambda: E.asr_imm(G.X1, G.X2, 63), 0x937FFC41, "asr x1, x2, #0x3f"),
     (lambda: E.sxtw(G.X1, G.X2), 0x93407C41, "sxtw x1, w2"),
+    (lambda: E.ror_imm(G.X22, G.X3, 28, 32), 0x13837076, "ror w22, w3, #0x1c"),
     (lambda: E.uxth(G.X1, G.X1), 0x53003C21, "uxth w1, w1"),
     (lambda: E.mul(G.X1, G.X2, G.X3), 0x9B037C41, "mul x1, x2, x3"),
     (lambda: E.msub(G.X1, G.X12, G.X3, G.X1, 32), 0x1B038581, "msub w1, w12, w3, w1"),
