@@ -20,6 +20,7 @@ PACKAGES = (
     "backends.x86_64",
     "backends.arm32",
     "backends.mips64",
+    "backends.aarch64",
     "backends.riscv64",
 )
 

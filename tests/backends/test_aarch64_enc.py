@@ -200,7 +200,7 @@ def _three_reg(name: str, fn, cs_name: Callable | None = None, shifts: tuple = (
             lambda t: st.integers(0, t[3] - 1).map(lambda a: (*t, a)))
 
     def asm(rd, rn, rm, bits, shift=Shift.LSL, amount=0):
-        tail = f", {SHIFT_NAMES[shift]} #{amount}" if amount else ""
+        tail = f", {SHIFT_NAMES[shift]} #{amount}" if amount or shift != Shift.LSL else ""
         return f"{name} {r(rd, bits)}, {r(rn, bits)}, {r(rm, bits)}{tail}"
 
     def cs(rd, rn, rm, bits, shift=Shift.LSL, amount=0):
