@@ -47,10 +47,12 @@ import sys
 import time
 from typing import Any
 
+import backends
 from jit import memory as M
 from jit import runner
 from jit.errors import BpfjitError, MemoryFault, RunError, UnsupportedError
-from jit.interp import DEFAULT_STACK_DEPTH, STACK_TOP
+from jit.helpers import Unwind
+from jit.interp import DEFAULT_STACK_DEPTH, STACK_TOP, Result
 
 M64 = (1 << 64) - 1
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
@@ -97,7 +99,6 @@ def why_not(backend: Any) -> str | None:
 
 def available(arch: str) -> tuple[bool, str]:
     """(True, "") when `arch` code can run natively here, else (False, why)."""
-    import backends
     why = why_not(backends.get(arch))
     return (why is None, why or "")
 
@@ -364,7 +365,6 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
     `jit.interp.Result` like `jit.runner.run`, with `native_ns` set when `repeat_ns`
     asks for timing (the entry run in a loop for batches of at least that many ns, on
     the state the first run left)."""
-    from jit.interp import Result
     why = why_not(images[0].backend)
     if why is not None:
         raise UnsupportedError(why)
@@ -407,7 +407,6 @@ def run(images: list, env: Any, r1: int, r2: int = 0, *, helpers: dict,
         fault = _signal_fault(host, bytes(report[:host.REPORT_SIZE]), images, status,
                               max_insns)
     report.close()
-    from jit.helpers import Unwind
     if isinstance(fault, Unwind):       # the conformance `unwind` helper stops the program
         r0, fault = 0, None
     res = Result(r0=r0 if fault is None else 0, fault=fault, helper_calls=env.calls,
@@ -443,7 +442,6 @@ def _pc_at(images: list, addr: int | None) -> int | None:
 
 def _helper_fault(err: BaseException, native_pc: int | None, images: list):
     """What a helper (or the child's own set-up) raised, as the runner reports it."""
-    from jit.helpers import Unwind
     if isinstance(err, Unwind):
         return err
     if isinstance(err, BpfjitError):

@@ -30,7 +30,9 @@ from typing import Any
 
 from jit import memory as M
 from jit.errors import BpfjitError, MemoryFault, RunError, UnsupportedError
-from jit.interp import DEFAULT_STACK_DEPTH, STACK_TOP
+from jit.helpers import Helper, Unwind
+from jit.interp import DEFAULT_STACK_DEPTH, STACK_TOP, Result
+from jit.isa import Cls
 from jit.lir import LD_ABS_HELPER
 
 LD_ABS_IDS = tuple(LD_ABS_HELPER.values())
@@ -68,8 +70,6 @@ def _ld_abs(size: int):
 
 def internal_helpers() -> dict:
     """Helpers only native code calls (the lowering's expansions); never logged as calls."""
-    from jit.helpers import Helper
-    from jit.lir import LD_ABS_HELPER
     return {hid: Helper(hid, f"ld_abs{size * 8}", _ld_abs(size), 2)
             for size, hid in LD_ABS_HELPER.items()}
 
@@ -257,8 +257,6 @@ class Emulator:
             count_insns: bool = False) -> Any:
         """Run the entry function on `env`'s memory; an interpreter-compatible `Result`."""
         from unicorn import UC_HOOK_CODE, UcError
-        from jit.helpers import Unwind
-        from jit.interp import Result
         uc, spec, images = self.uc, self.spec, self.images
         if not any(r.name == "native_stack" for r in env.memory.regions):
             ctypes.memset(self.native_stack_addr, 0, NATIVE_STACK_SIZE)   # as a fresh stack
@@ -328,7 +326,6 @@ def _pc_at(images, addr):
 
 
 def _helper_error(state, images):
-    from jit.helpers import Unwind
     e = state["error"]
     nat = state.get("native_pc")
     pc = _pc_at(images, nat) if nat is not None else None
@@ -367,7 +364,6 @@ def ebpf_access_size(images, native: int, size: int) -> int:
     (ARM32 word pairs, MIPS ldl/ldr and byte pairs), so the native access's `size` is
     not the program's.  `size` where the instruction is no memory access."""
     from bisect import bisect_left
-    from jit.isa import Cls
     for img in images:
         pc = img.pc_of(native)
         if pc is None:

@@ -48,7 +48,7 @@ class Engine:
         s = self.session
         if self.arch == INTERP:
             if self.interpreter is None:
-                from jit import interp
+                from jit import interp  # local: start-up (a backend-only session)
                 self.interpreter = interp.Interpreter(
                     s.prog, helpers=s.hs, stack_depths=s.facts.depths,
                     programs=s.obj.programs,
@@ -77,7 +77,7 @@ class Engine:
             return self.interpreter.run(env, r1, r2, max_insns=inputs.max_insns)
         self.kept = _recycle(env, self.kept)
         if self.emulator is None:
-            from jit import runner
+            from jit import runner  # local: start-up (an interpreter-only session)
             self.emulator = runner.Emulator(self.images, s.hs)
         restore = driver._point_prog_arrays(env, s.obj, self.images)
         try:
@@ -251,7 +251,7 @@ def run_capture(session: Session, frames: list[bytes], engine: str = INTERP,
     """Run every frame in order on one engine, maps carried from frame to frame (as
     the kernel keeps them between packets).  A frame the kernel's test run would
     refuse is not run (FrameRun.refused says why)."""
-    from jit.contexts import InputRefused
+    from jit.contexts import InputRefused  # local: start-up (only captures need it)
     template = template or Inputs()
     out = []
     for i, frame in enumerate(frames):
@@ -269,7 +269,7 @@ def diff_capture(session: Session, frames: list[bytes],
     """Diff every frame in order (each engine carrying its own maps), up to and
     including the first frame where any backend differs from the interpreter:
     after it the engines no longer start from the same maps."""
-    from jit.contexts import InputRefused
+    from jit.contexts import InputRefused  # local: start-up (only captures need it)
     template = template or Inputs()
     out = []
     for i, frame in enumerate(frames):
