@@ -320,6 +320,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.fault is not None:
         f = result.fault
         f.where(file=prog.file, func=_func_name(prog, f.pc))
+        if args.json:
+            # a document even when the run faults: the fault, then exit 2 as the one-line error does
+            doc = result_json(obj, prog, result)
+            doc["fault"] = {"kind": getattr(f, "kind", type(f).__name__), "pc": f.pc,
+                            "address": getattr(f, "addr", None), "message": str(f)}
+            emit_json(doc)
+            return 2
         raise f
     if args.json:
         emit_json(result_json(obj, prog, result))
@@ -360,7 +367,33 @@ def result_json(obj, prog, result) -> dict:
         "maps": {name: [{"key": k.hex(), "value": v.hex()} for k, v in entries]
                  for name, entries in result.maps.items()},
         "insns_executed": result.insns_executed,
+        **_outputs_json(prog, result),
     }
+
+
+def _outputs_json(prog, result) -> dict:
+    """packet_out (the frame from data to data_end, as the program left it) and ctx_out
+    (mark, priority, cb for skb programs), as BPF_PROG_TEST_RUN's data_out and ctx_out."""
+    from jit import contexts
+    try:
+        out = contexts.outcome(prog, result)
+    except (KeyError, ValueError, AttributeError):
+        return {"packet_out": None, "ctx_out": None}
+    kind = contexts.context_kind(prog.prog_type).ctx
+    packet, ctx_out = out.packet, None
+    if kind == "xdp" and out.ctx is not None and packet is not None:
+        meta = (contexts.ctx_field(out.ctx, prog.prog_type, "data", prog.byteorder)
+                - contexts.ctx_field(out.ctx, prog.prog_type, "data_meta", prog.byteorder))
+        packet = packet[meta:]
+    elif kind == "skb" and out.ctx is not None:
+        def f(name):
+            return contexts.ctx_field(out.ctx, prog.prog_type, name, prog.byteorder)
+        ctx_out = {"mark": f("mark"), "priority": f("priority"),
+                   "cb": [int.from_bytes(out.ctx[48 + 4 * i:52 + 4 * i], prog.byteorder)
+                          for i in range(5)]}
+    elif kind not in ("xdp", "skb"):
+        packet = None
+    return {"packet_out": None if packet is None else packet.hex(), "ctx_out": ctx_out}
 
 
 def _programs(args: argparse.Namespace):
@@ -405,9 +438,12 @@ def cmd_disasm(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from jit import driver
-    obj, prog = _load(args)
     if args.seed is not None and not args.harden:
         raise BpfjitError("--seed is the seed of --harden's blinding masks: give --harden too")
+    obj, progs = _programs(args)
+    if len(progs) > 1:
+        return _compile_all(args, progs)
+    prog = progs[0]
     image = driver.compile_program(prog, args.arch, cpu=args.cpu, harden=args.harden,
                                    seed=args.seed)
     if args.json:
@@ -426,6 +462,30 @@ def cmd_compile(args: argparse.Namespace) -> int:
         from jit.elfout import write_elf
         data = write_elf(image)
     _write(args.output, data)
+    return 0
+
+
+def _compile_all(args: argparse.Namespace, progs: list) -> int:
+    """Every program of the object (or of --section), each under its own header; --json
+    gives {"programs": [image document, ...]}.  bin/hex/elf hold one program: --program."""
+    from jit import driver
+    if args.format != "listing" and not args.json:
+        names = ", ".join(p.name for p in progs)
+        raise BpfjitError(f"--format {args.format} writes one program; give --program "
+                          f"(one of: {names})", file=args.prog)
+    images = [(p, driver.compile_program(p, args.arch, cpu=args.cpu, harden=args.harden,
+                                         seed=args.seed)) for p in progs]
+    if args.json:
+        from jit.image import image_json
+        emit_json({"programs": [dict(image_json(img), program=p.name, section=p.section)
+                                for p, img in images]})
+        return 0
+
+    def chunks():
+        for i, (p, img) in enumerate(images):
+            yield f"{chr(10) if i else ''}; program {p.name} (section {p.section})\n"
+            yield from img.iter_listing(linum=args.linum, opcodes=args.opcodes)
+    _write(args.output, chunks())
     return 0
 
 
