@@ -93,7 +93,10 @@ def saved_registers(f: LirFunc, regmap: tuple, extra: tuple = ()) -> tuple:
     return lr + tuple(r for r in SAVE_ORDER if r in used)
 
 
-def func_frame(f: LirFunc, regmap: tuple, extra: tuple = ()) -> FuncFrame:
+def func_frame(f: LirFunc, regmap: tuple, extra: tuple = (), *, c_return: bool = True
+               ) -> FuncFrame:
+    """`c_return`: the function is called from C (the entry, a callback) and returns r0
+    in x0 as AAPCS64 says; a bpf-to-bpf callee leaves x0 alone."""
     saved = saved_registers(f, regmap, extra)
     size = round_up(WORD * len(saved), STACK_ALIGN)
     pro: list[int] = []
@@ -114,7 +117,7 @@ def func_frame(f: LirFunc, regmap: tuple, extra: tuple = ()) -> FuncFrame:
                     pro.append(E.ldst_imm("str_x", saved[i], sp, WORD * i))
                     rest.append(E.ldst_imm("ldr_x", saved[i], sp, WORD * i))
             down = rest + [E.ldp(saved[0], saved[1], sp, size, "post")]
-    result = () if regmap[0] == RET_REG else (E.mov_reg(RET_REG, regmap[0]),)
+    result = () if regmap[0] == RET_REG or not c_return else (E.mov_reg(RET_REG, regmap[0]),)
     return FuncFrame(saved, size, tuple(pro), tuple(down),
                      result + tuple(down) + (E.ret(),))
 

@@ -253,6 +253,11 @@ class Emitter:
         self.base = ctx.base
         self.buf = ctx.buf
         self.R = regmap(ctx.rotate)
+        # functions C calls (the entry, and callbacks whose address the program takes)
+        # return r0 in x0 too; a bpf-to-bpf callee leaves x0 (the caller's r1) as it was,
+        # as the interpreter leaves r1-r5 after a call
+        self.c_called = {0} | {op.sym.index for f in ctx.lir.funcs for op in f.ops
+                               if type(op) is lir.LoadAddr and op.sym.kind == SymKind.FUNC}
         if self.R[:10] != HOME and any(f.calls or f.tail_calls for f in self.prog.funcs):
             raise UnsupportedError("a rotated register map is for call-free programs only "
                                    "(helpers and subprograms expect AAPCS64's registers)")
@@ -356,8 +361,8 @@ class Emitter:
         buf = self.buf
         self.kregs = {}
         self.kregs = kregs = self.choose_constants(f)
-        self.frame = ff = func_frame(f, self.R, tuple(r for r in kregs.values()
-                                                      if r in CONST_CALLEE_SAVED))
+        extra = tuple(r for r in kregs.values() if r in CONST_CALLEE_SAVED)
+        self.frame = ff = func_frame(f, self.R, extra, c_return=f.index in self.c_called)
         d = f.stack_depth
         self.call_local_frame = ((_pack((E.sub_imm(FP, FP, d),)), _pack((E.add_imm(FP, FP, d),)))
                                  if d else (b"", b""))
@@ -812,7 +817,7 @@ class Emitter:
 
     def emit_call_local(self, op: lir.CallLocal) -> None:
         """r0 = f(r1..r5): the callee's r10 is this function's r10 - stack depth; its
-        epilogue leaves r0 in x7 (its home) as well as in x0."""
+        epilogue leaves r0 in x7, its home."""
         down, up = self.call_local_frame
         self.buf.emit(down)
         self.buf.branch(self.entries[op.func], CALL_FORMS)
