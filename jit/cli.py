@@ -5,6 +5,9 @@ rich tables and colour on a terminal, `--json` for machines) and exit codes:
 0 ok, 1 a divergence or failed conformance case, 2 bad input (one line on
 stderr naming the file, function and eBPF pc; never a traceback).  It computes
 nothing itself.
+
+Project modules are imported inside the subcommand that uses them (`# local:
+start-up`): `bpfjit --help` and each subcommand load only what they run.
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ CPUS = ("generic", "v1", "v2", "v3", "v4")
 
 def _registry_help() -> dict:
     """Names for help texts, from the backend registry (no architecture is named here)."""
-    import backends
+    import backends  # local: start-up
     targets = backends.targets()
     with_cpu = next((t for t in targets if len(t.cpus) > 1), None)
     cpus = []
@@ -265,13 +268,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ commands
 
 def _load(args: argparse.Namespace):
-    from jit import driver
+    from jit import driver  # local: start-up
     return driver.load(args.prog, program=args.program, section=args.section,
                        byteorder="big" if args.bpfeb else "little")
 
 
 def _inputs(args: argparse.Namespace):
-    from jit import driver
+    from jit import driver  # local: start-up
     seeds: dict = {}
     for spec in args.map:
         name, _, path = spec.partition("=")
@@ -309,7 +312,7 @@ def _read_map_seed(path: str) -> list:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from jit import driver
+    from jit import driver  # local: start-up
     obj, prog = _load(args)
     if args.pcap:
         return _run_pcap(args, obj, prog)
@@ -351,7 +354,7 @@ def _func_name(prog, pc):
 
 def _describe_result(obj, prog, result) -> str:
     try:
-        from jit import contexts
+        from jit import contexts  # local: start-up
         return contexts.report(obj, prog, result)
     except (ImportError, AttributeError):
         return f"return value: 0x{result.r0:x}"
@@ -374,7 +377,7 @@ def result_json(obj, prog, result) -> dict:
 def _outputs_json(prog, result) -> dict:
     """packet_out (the frame from data to data_end, as the program left it) and ctx_out
     (mark, priority, cb for skb programs), as BPF_PROG_TEST_RUN's data_out and ctx_out."""
-    from jit import contexts
+    from jit import contexts  # local: start-up
     try:
         out = contexts.outcome(prog, result)
     except (KeyError, ValueError, AttributeError):
@@ -414,7 +417,7 @@ def _read_prog(path: str) -> bytes:
 
 
 def cmd_disasm(args: argparse.Namespace) -> int:
-    from jit import asm
+    from jit import asm  # local: start-up
     data = _read_prog(args.prog)
     show_bytes = not args.no_show_raw_insn
     if args.xlated or data[:4] != b"\x7fELF":
@@ -437,7 +440,7 @@ def cmd_disasm(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from jit import driver
+    from jit import driver  # local: start-up
     if args.seed is not None and not args.harden:
         raise BpfjitError("--seed is the seed of --harden's blinding masks: give --harden too")
     obj, progs = _programs(args)
@@ -447,7 +450,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     image = driver.compile_program(prog, args.arch, cpu=args.cpu, harden=args.harden,
                                    seed=args.seed)
     if args.json:
-        from jit.image import image_json
+        from jit.image import image_json  # local: start-up
         emit_json(image_json(image))
         return 0
     if args.format == "listing":
@@ -459,7 +462,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     elif args.format == "bin":
         data = image.to_bin()
     else:
-        from jit.elfout import write_elf
+        from jit.elfout import write_elf  # local: start-up
         data = write_elf(image)
     _write(args.output, data)
     return 0
@@ -468,7 +471,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def _compile_all(args: argparse.Namespace, progs: list) -> int:
     """Every program of the object (or of --section), each under its own header; --json
     gives {"programs": [image document, ...]}.  bin/hex/elf hold one program: --program."""
-    from jit import driver
+    from jit import driver  # local: start-up
     if args.format != "listing" and not args.json:
         names = ", ".join(p.name for p in progs)
         raise BpfjitError(f"--format {args.format} writes one program; give --program "
@@ -476,7 +479,7 @@ def _compile_all(args: argparse.Namespace, progs: list) -> int:
     images = [(p, driver.compile_program(p, args.arch, cpu=args.cpu, harden=args.harden,
                                          seed=args.seed)) for p in progs]
     if args.json:
-        from jit.image import image_json
+        from jit.image import image_json  # local: start-up
         emit_json({"programs": [dict(image_json(img), program=p.name, section=p.section)
                                 for p, img in images]})
         return 0
@@ -507,7 +510,7 @@ def _write(path: str | None, data: bytes | str | Iterable[str]) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from jit import analysis, driver
+    from jit import analysis, driver  # local: start-up
     obj, progs = _programs(args)
     failed = False
     for prog in progs:
@@ -523,7 +526,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from jit import analysis, driver
+    from jit import analysis, driver  # local: start-up
     obj, progs = _programs(args)
     infos = []
     for prog in progs:
@@ -543,7 +546,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _name_helpers(info: dict) -> dict:
     """Every helper id in an `info` document gets its uapi name (jit.helper_names),
     also the ones bpfjit does not implement."""
-    from jit.helper_names import helper_name
+    from jit.helper_names import helper_name  # local: start-up
     for entries in [info.get("helpers") or []] + [f.get("helpers") or []
                                                    for f in info.get("functions", [])]:
         for h in entries:
@@ -610,7 +613,7 @@ def _item_name(v) -> str:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from jit import driver
+    from jit import driver  # local: start-up
     obj, prog = _load(args)
     arches = driver.arches_for(args.arch, prog)
     if args.pcap:
@@ -646,7 +649,7 @@ def _rich_diff(prog, arches, ref, divergences) -> None:
     t.add_column("detail")
     r0 = "fault" if ref.fault is not None else f"r0 = 0x{ref.r0:x}"
     t.add_row("interp", "[bold]reference[/bold]", r0)
-    import backends
+    import backends  # local: start-up
     for arch in arches:
         d = bad.get(backends.canonical(arch, prog.byteorder))
         if d is None:
@@ -664,7 +667,7 @@ def _show(v) -> str:
 
 def _capture(args: argparse.Namespace):
     """(frames, inputs template) for --pcap: the other inputs apply to every frame."""
-    from jit import session
+    from jit import session  # local: start-up
     if args.packet is not None or args.mem is not None:
         raise BpfjitError("--pcap gives the frames: not with --packet or --mem")
     if getattr(args, "native", False):
@@ -673,7 +676,7 @@ def _capture(args: argparse.Namespace):
 
 
 def _frame_json(prog, fr) -> dict:
-    from jit.contexts import verdict_name
+    from jit.contexts import verdict_name  # local: start-up
     doc: dict = {"frame": fr.number, "length": len(fr.frame), "refused": fr.refused}
     res = fr.result
     if res is not None:
@@ -691,7 +694,7 @@ def _maps_json(maps: dict) -> dict:
 
 
 def _frame_row(prog, fr) -> str:
-    from jit.contexts import verdict_name
+    from jit.contexts import verdict_name  # local: start-up
     if fr.refused is not None:
         return f"{fr.number:>6}  {len(fr.frame):>5}  refused: {fr.refused}"
     res = fr.result
@@ -711,7 +714,7 @@ def _print_maps(maps: dict, frames: int) -> None:
 
 def _run_pcap(args: argparse.Namespace, obj, prog) -> int:
     """run --pcap: every frame on one engine; a table of verdicts and the final maps."""
-    from jit import driver, session
+    from jit import driver, session  # local: start-up
     frames, template = _capture(args)
     arch = args.arch
     if arch != driver.INTERP:
@@ -738,7 +741,7 @@ def _run_pcap(args: argparse.Namespace, obj, prog) -> int:
 def _diff_pcap(args: argparse.Namespace, obj, prog, arches: list[str]) -> int:
     """diff --pcap: every frame on the interpreter and each backend, each carrying its
     own maps, up to the first frame where a backend differs."""
-    from jit import session
+    from jit import session  # local: start-up
     frames, template = _capture(args)
     s = session.Session(obj, prog, arches, helpers=template.helpers, cpu=args.cpu,
                         harden=args.harden)
@@ -776,17 +779,17 @@ def _diff_pcap(args: argparse.Namespace, obj, prog, arches: list[str]) -> int:
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
-    from jit.testing import conformance
+    from jit.testing import conformance  # local: start-up
     return conformance.main_conformance(args.dir, args.arch)
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    from jit.testing import fuzz
+    from jit.testing import fuzz  # local: start-up
     return fuzz.main_fuzz(args)
 
 
 def cmd_cfg(args: argparse.Namespace) -> int:
-    from jit import cfg, driver
+    from jit import cfg, driver  # local: start-up
     obj, progs = _programs(args)
     helpers = driver.helper_set(None, progs[0]) if progs else None
     dot = cfg.to_dot(progs, helpers=helpers, mcpu=args.mcpu, name=f"CFG of {args.prog}")

@@ -4,9 +4,13 @@
                  └──────────────── interpret (reference) ──────────────────────────┘
 
 This is the only module of `jit/` (with cli.py) that imports backends.  It
-owns the choices that join stages: which helper set, which backend for `mips`,
+owns the choices that join stages: which helper set, which target a by-order name picks,
 where code is loaded, how prog arrays point at native code, what a diff
 compares.  The CLI is a thin layer over these functions.
+
+Each stage is imported where it is first used (`# local: start-up`): every CLI
+command imports this module, and each loads only the stages it runs (`disasm`
+no analysis, `check` no backend, `compile` no interpreter or emulator).
 """
 from __future__ import annotations
 
@@ -16,9 +20,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from jit.errors import BpfjitError, ElfError, UnsupportedError
+from jit import memory as M
+from jit.errors import BpfjitError, ElfError, MemoryFault, UnsupportedError
 from jit.image import Image
 from jit.lir import Symbol, SymKind
+from jit.maps import BPF_MAP_TYPE_PROG_ARRAY
 from jit.program import Object, Program, from_bytecode
 
 INTERP = "interp"
@@ -60,7 +66,7 @@ def load(source: str | bytes, *, program: str | None = None, section: str | None
 def _load(data: bytes, name: str, program: str | None, section: str | None,
           byteorder: str) -> tuple[Object, Program]:
     if data[:4] == b"\x7fELF":
-        from jit import elf
+        from jit import elf  # local: start-up (module doc)
         obj = elf.load(data, file=name)
     else:
         if len(data) % 8 or not data:
@@ -77,13 +83,13 @@ def _load(data: bytes, name: str, program: str | None, section: str | None,
 
 def helper_set(helpers: str | dict | None, prog: Program) -> dict:
     """The helpers a run may call: 'kernel' (with the networking/tracing ones) or 'conformance'."""
-    from jit import helpers as H
+    from jit import helpers as H  # local: start-up (module doc)
     if isinstance(helpers, dict):
         return helpers
     name = helpers or "kernel"
     if name == "kernel":
         try:
-            from jit import contexts
+            from jit import contexts  # local: start-up (module doc)
             return contexts.kernel_helpers()
         except (ImportError, AttributeError):
             return dict(H.KERNEL)
@@ -94,7 +100,7 @@ def helper_set(helpers: str | dict | None, prog: Program) -> dict:
 
 def analyse(prog: Program, helpers: str | dict | None = None):
     """Facts about a program; raises CheckError (with file, function, pc) if it fails a check."""
-    from jit import analysis
+    from jit import analysis  # local: start-up (module doc)
     return analysis.analyse(prog, helpers=helper_set(helpers, prog))
 
 
@@ -102,7 +108,7 @@ def analyse(prog: Program, helpers: str | dict | None = None):
 
 def backend_for(arch: str, prog: Program, *, cpu: str | None = None, options: dict | None = None):
     """The backend for `arch`, refusing a target whose byte order differs from the program's."""
-    import backends
+    import backends  # local: start-up (module doc)
     target = backends.target(arch, prog.byteorder)
     want = target.byteorder
     if want != prog.byteorder:
@@ -123,9 +129,8 @@ def backend_for(arch: str, prog: Program, *, cpu: str | None = None, options: di
 
 def linker(prog: Program) -> Callable[[Symbol], int]:
     """Symbol -> address in the shared address space (the same for every run of `prog`)."""
-    from jit import memory as M
-    from jit import runner
-    from jit.contexts import NetMaps
+    from jit import runner  # local: start-up (module doc)
+    from jit.contexts import NetMaps  # local: start-up (module doc)
     mem = M.Memory(prog.byteorder)
     maps = NetMaps(mem, prog.maps)
 
@@ -171,8 +176,7 @@ def compile_program(prog: Program, arch: str, *, helpers: str | dict | None = No
 
 
 def _compile(prog, arch, helpers, harden, seed, cpu, options, base, facts) -> Image:
-    from jit import memory as M
-    from jit.lower import lower
+    from jit.lower import lower  # local: start-up (module doc)
     backend = backend_for(arch, prog, cpu=cpu, options=options)
     if facts is None:
         facts = analyse(prog, helpers)
@@ -219,12 +223,12 @@ class Inputs:
 
 def prepare(obj: Object, prog: Program, inputs: Inputs):
     """(env, r1, r2, helpers) for one run: fresh memory every time."""
-    from jit import interp
+    from jit import interp  # local: start-up (module doc)
     hs = helper_set(inputs.helpers, prog)
     programs = obj.programs if any(m.prog_slots for m in prog.maps) else None
     if prog.prog_type not in ("raw", "") and inputs.mem is None:
         try:
-            from jit import contexts
+            from jit import contexts  # local: start-up (module doc)
         except ImportError:
             contexts = None
         if contexts is not None and hasattr(contexts, "prepare"):
@@ -249,7 +253,7 @@ def run(obj: Object, prog: Program, arch: str = INTERP, inputs: Inputs | None = 
     Faults, the instruction budget and helper errors land in `Result.fault`.
     `native` runs the backend's code on the host CPU (`jit.native`) instead of Unicorn.
     """
-    from jit import interp, runner
+    from jit import interp, runner  # local: start-up (module doc)
     inputs = inputs or Inputs()
     env, r1, r2, hs = prepare(obj, prog, inputs)
     if facts is None:
@@ -267,7 +271,7 @@ def run(obj: Object, prog: Program, arch: str = INTERP, inputs: Inputs | None = 
     restore = _point_prog_arrays(env, obj, images)
     try:
         if native:
-            from jit import native as N
+            from jit import native as N  # local: start-up (module doc)
             result = N.run(images, env, r1, r2, helpers=hs, max_insns=inputs.max_insns)
         else:
             result = runner.run(images, env, r1, r2, helpers=hs, max_insns=inputs.max_insns,
@@ -280,7 +284,7 @@ def run(obj: Object, prog: Program, arch: str = INTERP, inputs: Inputs | None = 
 
 def _refuse_native(arch: str, prog: Program) -> None:
     """One line when `arch` code cannot run on this host (jit.native says why)."""
-    from jit import native as N
+    from jit import native as N  # local: start-up (module doc)
     why = N.why_not(backend_for(arch, prog))
     if why is not None:
         raise UnsupportedError(why, file=prog.file)
@@ -289,7 +293,6 @@ def _refuse_native(arch: str, prog: Program) -> None:
 def compile_for_run(obj: Object, prog: Program, arch: str, hs: dict, *, cpu=None, harden=False,
                     options=None, facts=None) -> list[Image]:
     """The program's image first, then images of every program its prog arrays can reach."""
-    from jit import memory as M
     images = [compile_program(prog, arch, helpers=hs, cpu=cpu, harden=harden, options=options,
                               facts=facts, base=M.CODE_BASE)]
     if any(m.prog_slots for m in prog.maps) or any(m.type == 3 for m in prog.maps):
@@ -319,7 +322,6 @@ def _point_prog_arrays(env, obj: Object, images: list[Image]) -> Callable[[], No
     Returns a function that puts the interpreter's values back, so the regions
     a diff compares hold the same bytes on every side.
     """
-    from jit.maps import BPF_MAP_TYPE_PROG_ARRAY
     saved = []
     targets = images[1:]
     for st in env.maps.maps:
@@ -364,14 +366,12 @@ def _codeless(arg: int):
     interpreter, native code for a backend) differ by design, so they compare as
     "code".  Stack pointers compare as they are: every backend lays the eBPF
     frames out in the STACK region as the interpreter does."""
-    from jit import memory as M
     if M.CODE_BASE <= arg < M.NATIVE_STACK_BASE:
         return "code"
     return arg
 
 
 def _fault_key(fault) -> tuple:
-    from jit.errors import MemoryFault
     if isinstance(fault, MemoryFault):
         return ("memory", fault.kind, fault.pc, fault.addr)
     msg = fault.msg
@@ -422,7 +422,7 @@ def diff(obj: Object, prog: Program, arches: list[str], inputs: Inputs | None = 
     """Run the interpreter and each backend; returns (reference result, [Divergence]).
 
     One input; for many, a `jit.session.Session` compiles each backend once."""
-    from jit.session import Session
+    from jit.session import Session  # local: start-up (module doc)
     inputs = inputs or Inputs()
     session = Session(obj, prog, arches, helpers=inputs.helpers, cpu=cpu, harden=harden,
                       options=options)
@@ -445,13 +445,13 @@ def _listing_near(image: Image, pc: int | None, context: int = 3) -> str:
 
 
 def all_arches() -> list[str]:
-    import backends
+    import backends  # local: start-up (module doc)
     return list(backends.names())
 
 
 def arches_for(spec: str, prog: Program) -> list[str]:
     """`all` (every backend that can run this program's byte order) or a comma list."""
-    import backends
+    import backends  # local: start-up (module doc)
     if spec == "all":
         return [t.name for t in backends.targets() if t.byteorder == prog.byteorder]
     return [backends.canonical(a.strip(), prog.byteorder) for a in spec.split(",") if a.strip()]
