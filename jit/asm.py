@@ -440,7 +440,7 @@ def objdump(data: bytes, file: str, *, mcpu: str | None = None, relocs: bool = F
     applied (see `listing` for a loaded program).  Raises ElfError for a file
     that is not a BPF ELF object.
     """
-    from jit.elf import read_elf
+    from jit.elf import read_elf  # local: start-up (only disassembling an object reads ELF)
     raw = read_elf(data, file)
     alu32 = has_alu32(mcpu)
     keep = None if sections is None else frozenset(sections)

@@ -46,8 +46,8 @@ class Divergence(AssertionError):
 
 def loader(data: bytes) -> None:
     """Load, check and compile `data` as bpfjit would a user's file."""
-    from jit import driver
-    from jit.errors import BpfjitError
+    from jit import driver  # local: Atheris instruments what is imported after it starts
+    from jit.errors import BpfjitError  # local: Atheris instruments what is imported after it starts
     data = bytes(data)
     order = "big" if data[:1] == b"\x01" else "little"      # raw bytecode: either order
     try:
@@ -69,7 +69,7 @@ def loader(data: bytes) -> None:
 def differential(data: bytes) -> None:
     """The generated program `data` selects runs the same on the interpreter and every
     backend of its byte order; raises Divergence otherwise."""
-    from jit.testing import fuzz, gen
+    from jit.testing import fuzz, gen  # local: Atheris instruments what is imported after it starts
     data = bytes(data)
     head = data[:10].ljust(10, b"\0")
     seed = int.from_bytes(head[:8], "little")
@@ -100,8 +100,8 @@ _ARCHES: dict[str, list[str]] = {}
 def _arches(order: str) -> list[str]:
     """The canonical backends of byte order `order` that load (asked once per process)."""
     if order not in _ARCHES:
-        import backends
-        from jit.testing import fuzz
+        import backends  # local: Atheris instruments what is imported after it starts
+        from jit.testing import fuzz  # local: Atheris instruments what is imported after it starts
         _ARCHES[order] = [a for a in backends.ALL if backends.TARGET_ORDER[a] == order
                           and fuzz.available(a) is None]
     return _ARCHES[order]
@@ -189,9 +189,9 @@ def run_atheris(target: str, argv: list[str]) -> None:
     modules are instrumented for coverage.  Does not return."""
     import atheris
     with atheris.instrument_imports(include=["jit", "backends"]):
-        import backends  # noqa: F401
-        from jit import analysis, driver, elf, interp, lower, runner  # noqa: F401
-        from jit.testing import fuzz, gen  # noqa: F401
+        import backends  # noqa: F401 # local: Atheris instruments what is imported after it starts
+        from jit import analysis, driver, elf, interp, lower, runner  # noqa: F401 # local: Atheris instruments what is imported after it starts
+        from jit.testing import fuzz, gen  # noqa: F401 # local: Atheris instruments what is imported after it starts
     args = [sys.argv[0]] + argv
     dirs = [a for a in argv if not a.startswith("-")]
     if target == "loader" and not any(os.listdir(d) for d in dirs if os.path.isdir(d)):
