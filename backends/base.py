@@ -29,8 +29,9 @@ from typing import Any, Callable, NamedTuple, Protocol
 
 from jit.buffer import CodeBuffer
 from jit.errors import BpfjitError, EncodingError, UnsupportedError
-from jit.lir import (CallHelper, CallLocal, LirFunc, LirProgram, LoadAddr, Symbol, SymKind,
-                     TailCall)
+from jit.lir import (Alu, Atomic, Branch, Bswap, CallHelper, CallLocal, Exit, Jump, LirFunc,
+                     LirProgram, Load, LoadAddr, LoadImm, MovSx, Neg, Store, Symbol, SymKind,
+                     TailCall, Trunc, Zext)
 
 
 # ------------------------------------------------------------------ facts
@@ -386,6 +387,30 @@ class Target(NamedTuple):
 
 
 # ------------------------------------------------------------------ a configured backend
+
+# LIR op type -> the emitter method for it, by name.  "Pure" ops' code depends on their
+# operands only (an emitter may memoise it by the op's fields); control ops place labels,
+# branches or fixed-size holes in the buffer.
+PURE_OPS = {Alu: "emit_alu", Neg: "emit_neg", MovSx: "emit_movsx", Zext: "emit_zext",
+            Bswap: "emit_bswap", Trunc: "emit_trunc", LoadImm: "emit_load_imm",
+            Load: "emit_load", Store: "emit_store", Atomic: "emit_atomic"}
+CONTROL_OPS = {Branch: "emit_branch", Jump: "emit_jump", Exit: "emit_exit",
+               CallHelper: "emit_call_helper", CallLocal: "emit_call_local",
+               LoadAddr: "emit_load_addr", TailCall: "emit_tail_call"}
+
+
+def bind_ops(emitter: object, table: dict) -> dict:
+    """op type -> the emitter's bound method, from PURE_OPS or CONTROL_OPS."""
+    return {t: getattr(emitter, name) for t, name in table.items()}
+
+
+def c_called(lir: LirProgram) -> frozenset[int]:
+    """Indices of the functions C calls: the entry, and every function whose address the
+    program takes (a helper's callback).  They return r0 per the C ABI; a bpf-to-bpf
+    callee need not."""
+    return frozenset({0} | {op.sym.index for f in lir.funcs for op in f.ops
+                            if type(op) is LoadAddr and op.sym.kind == SymKind.FUNC})
+
 
 def call_free(lir: LirProgram) -> bool:
     """No helper, local or tail calls, and no function addresses: rotation is safe."""

@@ -36,7 +36,7 @@ import struct
 from functools import lru_cache
 from typing import Callable
 
-from backends.base import EmitContext
+from backends.base import CONTROL_OPS, EmitContext, PURE_OPS, bind_ops, c_called
 from backends.aarch64 import enc as E
 from backends.aarch64.abi import FuncFrame, func_frame
 from backends.aarch64.enc import Cond as CC, Gpr
@@ -256,8 +256,7 @@ class Emitter:
         # functions C calls (the entry, and callbacks whose address the program takes)
         # return r0 in x0 too; a bpf-to-bpf callee leaves x0 (the caller's r1) as it was,
         # as the interpreter leaves r1-r5 after a call
-        self.c_called = {0} | {op.sym.index for f in ctx.lir.funcs for op in f.ops
-                               if type(op) is lir.LoadAddr and op.sym.kind == SymKind.FUNC}
+        self.c_called = c_called(ctx.lir)
         if self.R[:10] != HOME and any(f.calls or f.tail_calls for f in self.prog.funcs):
             raise UnsupportedError("a rotated register map is for call-free programs only "
                                    "(helpers and subprograms expect AAPCS64's registers)")
@@ -270,27 +269,8 @@ class Emitter:
         self.exit_label = -1
         self.last_op = None
         self.inline_exit = False
-        self.pure = {
-            lir.Alu: self.emit_alu,
-            lir.Neg: self.emit_neg,
-            lir.MovSx: self.emit_movsx,
-            lir.Zext: self.emit_zext,
-            lir.Bswap: self.emit_bswap,
-            lir.Trunc: self.emit_trunc,
-            lir.LoadImm: self.emit_load_imm,
-            lir.Load: self.emit_load,
-            lir.Store: self.emit_store,
-            lir.Atomic: self.emit_atomic,
-        }
-        self.control = {
-            lir.Branch: self.emit_branch,
-            lir.Jump: self.emit_jump,
-            lir.Exit: self.emit_exit,
-            lir.CallHelper: self.emit_call_helper,
-            lir.CallLocal: self.emit_call_local,
-            lir.LoadAddr: self.emit_load_addr,
-            lir.TailCall: self.emit_tail_call,
-        }
+        self.pure = bind_ops(self, PURE_OPS)
+        self.control = bind_ops(self, CONTROL_OPS)
         # what `choose_constants` runs (with no constant registers) to see the constants
         # an op builds in t2
         self.probes = {lir.Alu: self.emit_alu, lir.LoadImm: self.emit_load_imm,

@@ -21,7 +21,7 @@ access (checked_base, "wild pointers"), except where pairs.hi_zero knows it is 0
 """
 from __future__ import annotations
 
-from backends.base import EmitContext
+from backends.base import EmitContext, c_called
 from jit import lir
 from jit.errors import EncodingError, UnsupportedError
 from jit.lir import (Alu, Atomic, AtomicOp, Branch, Bswap, CallHelper, CallLocal, Exit, Imm,
@@ -84,12 +84,11 @@ class Emitter(AbiCode):
             CallLocal: self.emit_call_local, TailCall: self.emit_tail_call, Exit: self.emit_exit,
             FrameAddr: self.emit_frame_addr,
         }
-        address_taken = {op.sym.index for f in prog.funcs for op in f.ops
-                         if type(op) is LoadAddr and op.sym.kind == SymKind.FUNC}
+        called_from_c = c_called(prog)
         for f, labels in zip(prog.funcs, ctx.funcs):
             entry = f.index == 0
             self.plans.append(plan_function(
-                f, self.regs, cabi=entry or f.index in address_taken, entry=labels.entry,
+                f, self.regs, cabi=f.index in called_from_c, entry=labels.entry,
                 body=buf.new_label(), tail_store=entry and prog.tail_calls))
         self.count_addr = (self.link(Symbol(SymKind.TAIL_COUNT, 0, "tail_count"))
                            if prog.tail_calls else None)

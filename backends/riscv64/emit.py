@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from backends.base import EmitContext
+from backends.base import CONTROL_OPS, EmitContext, PURE_OPS, bind_ops, c_called
 from backends.riscv64 import abi
 from backends.riscv64 import enc as E
 from backends.riscv64.enc import Gpr, fits_simm, is_creg
@@ -309,33 +309,13 @@ class Emitter:
         self.a = Asm(rvc)
         self.R = regmap(ctx.rotate)
         self.entries = [fl.entry for fl in ctx.funcs]
-        self.address_taken = {op.sym.index for f in self.prog.funcs for op in f.ops
-                              if type(op) is lir.LoadAddr and op.sym.kind == SymKind.FUNC}
+        self.c_called = c_called(self.prog)
         self.c_callable = True
         self.jump = jump_forms(rvc)
         self.branch_cache: dict = {}
         self.forms_cache: dict = {}
-        self.pure = {
-            lir.Alu: self.emit_alu,
-            lir.Neg: self.emit_neg,
-            lir.MovSx: self.emit_movsx,
-            lir.Zext: self.emit_zext,
-            lir.Bswap: self.emit_bswap,
-            lir.Trunc: self.emit_trunc,
-            lir.LoadImm: self.emit_load_imm,
-            lir.Load: self.emit_load,
-            lir.Store: self.emit_store,
-            lir.Atomic: self.emit_atomic,
-        }
-        self.control = {
-            lir.Branch: self.emit_branch,
-            lir.Jump: self.emit_jump,
-            lir.Exit: self.emit_exit,
-            lir.CallHelper: self.emit_call_helper,
-            lir.CallLocal: self.emit_call_local,
-            lir.LoadAddr: self.emit_load_addr,
-            lir.TailCall: self.emit_tail_call,
-        }
+        self.pure = bind_ops(self, PURE_OPS)
+        self.control = bind_ops(self, CONTROL_OPS)
         self.caches: dict = {}
         self.caches_by_konst: dict = {}     # constant registers -> op type -> op[:-1] -> code
         self.branch_caches: dict = {}
@@ -370,7 +350,7 @@ class Emitter:
         used = {R[r] for r in f.regs_used}
         self.frame = frame = abi.frame_for(used, f.calls or f.tail_calls)
         self.depth = f.stack_depth
-        self.c_callable = f.index == 0 or f.index in self.address_taken
+        self.c_callable = f.index in self.c_called
         buf.bind(self.entries[f.index])
         if f.index == 0 and self.prog.tail_calls:
             addr, sym = self.tail_count()

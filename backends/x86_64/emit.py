@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from backends.base import EmitContext
+from backends.base import CONTROL_OPS, EmitContext, PURE_OPS, bind_ops
 from backends.x86_64 import enc
 from backends.x86_64.abi import FuncFrame, func_frame
 from backends.x86_64.enc import Alu as X, Cond as CC, Gpr, Mem, Shift
@@ -156,28 +156,9 @@ class Emitter:
         self.last_op = None
         self.inline_exit = False
         # ops whose bytes depend on their operands only: memoised by op[:-1]
-        self.pure = {
-            lir.Alu: self.emit_alu,
-            lir.Neg: self.emit_neg,
-            lir.MovSx: self.emit_movsx,
-            lir.Zext: self.emit_zext,
-            lir.Bswap: self.emit_bswap,
-            lir.Trunc: self.emit_trunc,
-            lir.LoadImm: self.emit_load_imm,
-            lir.Load: self.emit_load,
-            lir.Store: self.emit_store,
-            lir.Atomic: self.emit_atomic,
-        }
+        self.pure = bind_ops(self, PURE_OPS)
         # ops that place labels, branches or fixed-size holes in the buffer
-        self.control = {
-            lir.Branch: self.emit_branch,
-            lir.Jump: self.emit_jump,
-            lir.Exit: self.emit_exit,
-            lir.CallHelper: self.emit_call_helper,
-            lir.CallLocal: self.emit_call_local,
-            lir.LoadAddr: self.emit_load_addr,
-            lir.TailCall: self.emit_tail_call,
-        }
+        self.control = bind_ops(self, CONTROL_OPS)
         self.caches: dict = {}          # live natives -> op type -> op[:-1] -> bytes
         self.live: frozenset = frozenset()
         self.branch_cache: dict = {}    # Branch fields but target -> (flag-setting code, forms)
